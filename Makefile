@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine with Python 3 and make:
+#   make run   -> builds .venv, installs canserve, runs the headline sizing case
+#   make test  -> builds .venv, installs test deps, runs the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,dev,hub]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/canserve memory llama-3.1-70b --quant awq --gpu A100-80GB --batch 50 --context 8192
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(TEST_STAMP)
+	$(BIN)/python benchmarks/bench_memory.py
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,6 @@
+"""Model architecture: config.json -> exact tensor and cache inventories."""
+
+from canserve.arch.config import read_config_file, spec_from_config
+from canserve.arch.spec import CacheLayer, ModelSpec, Tensor
+
+__all__ = ["CacheLayer", "ModelSpec", "Tensor", "read_config_file", "spec_from_config"]

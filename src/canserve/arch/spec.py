@@ -1,0 +1,172 @@
+"""The shape of a decoder-only language model, as canserve sees it.
+
+A :class:`ModelSpec` is built once from a Hugging Face ``config.json`` (see
+:mod:`canserve.arch.config`) and holds two exact inventories:
+
+* ``tensors``: every stored weight tensor, with its shape and a ``kind`` that says what it is
+  (``attn_q``, ``expert_down``, ``norm``, ...). Parameter counts, weight bytes under any
+  quantization format, and active parameters for mixture-of-experts models all derive from it.
+* ``cache_layers``: per layer, what the serving engine keeps per sequence: K/V elements per token
+  (GQA/MQA heads, or the MLA latent), the window that caps them (sliding or chunked attention), or a
+  fixed-size recurrent state (Mamba-2, Gated DeltaNet) that does not grow with the context.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+__all__ = ["CacheLayer", "ModelSpec", "Tensor", "TensorRole"]
+
+TensorRole = Literal["embed", "lm_head", "norm", "router", "linear", "expert", "other"]
+
+# kind -> role. "linear" and "expert" tensors are the 2-D matrices that weight-quantization
+# formats compress; "expert" marks routed mixture-of-experts weights (shared experts are "linear").
+_ROLE_OF_KIND: dict[str, TensorRole] = {
+    "embed": "embed",
+    "lm_head": "lm_head",
+    "norm": "norm",
+    "router": "router",
+    **{
+        k: "linear"
+        for k in (
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_o",
+            "attn_q_a",
+            "attn_q_b",
+            "attn_kv_a",
+            "attn_kv_b",
+            "mlp_gate",
+            "mlp_up",
+            "mlp_down",
+            "shared_gate",
+            "shared_up",
+            "shared_down",
+            "ssm_in",
+            "ssm_out",
+        )
+    },
+    **{k: "expert" for k in ("expert_gate", "expert_up", "expert_down", "expert_bias")},
+    **{k: "other" for k in ("bias", "conv", "ssm_param", "sink", "shared_expert_gate")},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One stored weight tensor (or ``copies`` identical-shaped ones, e.g. routed experts).
+
+    ``shape`` follows PyTorch ``nn.Linear`` convention for matrices: ``(out_features,
+    in_features)``.
+    """
+
+    kind: str
+    layer: int | None
+    shape: tuple[int, ...]
+    copies: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in _ROLE_OF_KIND:
+            raise ValueError(f"unknown tensor kind {self.kind!r}")
+
+    @property
+    def role(self) -> TensorRole:
+        return _ROLE_OF_KIND[self.kind]
+
+    @property
+    def numel(self) -> int:
+        """Elements over all copies."""
+        return math.prod(self.shape) * self.copies
+
+
+@dataclass(frozen=True, slots=True)
+class CacheLayer:
+    """What one layer keeps per sequence while serving.
+
+    ``kv_elements_per_token``: K and V elements one token adds (``2 * kv_heads * head_dim`` for
+    GQA/MQA; ``kv_lora_rank + qk_rope_head_dim`` for MLA, stored once for K and V).
+    ``window_tokens``: the most tokens this layer ever keeps (sliding window or attention chunk);
+    ``None`` means the whole context. ``state_elements``: a fixed per-sequence state (Mamba-2 or
+    Gated DeltaNet conv + recurrent state), independent of the context length.
+    """
+
+    kind: Literal["attention", "mla", "state"]
+    kv_elements_per_token: int = 0
+    window_tokens: int | None = None
+    state_elements: int = 0
+
+    def cached_tokens(self, context_tokens: int) -> int:
+        """Tokens of K/V this layer holds for one sequence at ``context_tokens``."""
+        if self.kind == "state":
+            return 0
+        if self.window_tokens is None:
+            return context_tokens
+        return min(context_tokens, self.window_tokens)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """A decoder-only LLM: its dimensions (Hugging Face names), tensors and cache layout.
+
+    Equality is identity (specs are built once and cached), which keeps them cheap to hash.
+    """
+
+    model_id: str
+    model_type: str
+    hidden_size: int
+    num_hidden_layers: int
+    vocab_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    intermediate_size: int
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    tensors: tuple[Tensor, ...]
+    cache_layers: tuple[CacheLayer, ...]
+    torch_dtype: str = "bfloat16"
+    num_experts: int = 0
+    num_experts_per_tok: int = 0
+    moe_intermediate_size: int = 0
+    shared_expert_intermediate_size: int = 0
+    checkpoint_quantization: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def params_total(self) -> int:
+        """Every stored parameter once (tied embeddings once), as transformers instantiates."""
+        return sum(t.numel for t in self.tensors)
+
+    @cached_property
+    def routed_expert_params(self) -> int:
+        return sum(t.numel for t in self.tensors if t.role == "expert")
+
+    @cached_property
+    def params_active(self) -> int:
+        """Parameters one token uses: routed experts count ``num_experts_per_tok / num_experts``.
+
+        Shared experts, routers, attention and embeddings count in full. The input embedding is
+        a lookup, not a matmul, but it is counted (as Hugging Face and model cards count it).
+        """
+        if not self.num_experts:
+            return self.params_total
+        unused = self.routed_expert_params * (self.num_experts - self.num_experts_per_tok)
+        return self.params_total - unused // self.num_experts
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @cached_property
+    def attention_layers(self) -> int:
+        """Layers with a per-token K/V cache (not recurrent-state layers)."""
+        return sum(1 for c in self.cache_layers if c.kind != "state")
+
+    def params_by_role(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.tensors:
+            out[t.role] = out.get(t.role, 0) + t.numel
+        return out

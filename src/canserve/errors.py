@@ -1,0 +1,60 @@
+"""The exceptions canserve raises. Every one is a :class:`CanserveError`::
+
+    CanserveError
+    ├── UnknownNameError        a model, GPU, quantization or framework name not in a catalog
+    │   ├── UnknownModelError
+    │   └── UnknownGPUError
+    ├── ConfigError             a config.json that is malformed or not a decoder LLM
+    └── InvalidInputError       a number out of range, a flag combination that makes no sense
+
+The CLI prints ``error: <message>`` on one line and exits with status 2 for any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CanserveError",
+    "ConfigError",
+    "InvalidInputError",
+    "UnknownGPUError",
+    "UnknownModelError",
+    "UnknownNameError",
+]
+
+
+class CanserveError(Exception):
+    """Base class of every error canserve raises on purpose."""
+
+
+class UnknownNameError(CanserveError, LookupError):
+    """A name that no catalog entry matches exactly; carries the close matches."""
+
+    kind = "name"
+
+    def __init__(self, name: str, close_matches: Iterable[str] = (), hint: str = "") -> None:
+        self.name = name
+        self.close_matches = tuple(close_matches)
+        message = f"unknown {self.kind} {name!r}"
+        if self.close_matches:
+            message += "; close matches: " + ", ".join(self.close_matches)
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class UnknownModelError(UnknownNameError):
+    kind = "model"
+
+
+class UnknownGPUError(UnknownNameError):
+    kind = "GPU"
+
+
+class ConfigError(CanserveError, ValueError):
+    """A model config.json that canserve cannot read as a decoder-only language model."""
+
+
+class InvalidInputError(CanserveError, ValueError):
+    """A value out of range or a combination of options that makes no sense."""
