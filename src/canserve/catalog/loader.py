@@ -12,7 +12,7 @@ __all__ = ["data_path", "load_rows"]
 
 def data_path(name: str) -> Any:
     """A Traversable for a file in the package's data folder."""
-    return resources.files("canserve.catalog").joinpath("data", name)
+    return resources.files("canserve.catalog").joinpath("data").joinpath(name)
 
 
 @cache
@@ -21,6 +21,6 @@ def load_rows(file_name: str, table: str) -> tuple[dict[str, Any], ...]:
     with data_path(file_name).open("rb") as fh:
         rows = tomllib.load(fh).get(table, [])
     for row in rows:
-        if not row.get("source") or not row.get("source_date"):
+        if not (row.get("source") or row.get("sources")) or not row.get("source_date"):
             raise ValueError(f"{file_name}: row {row.get('id')!r} lacks source/source_date")
     return tuple(rows)

@@ -1,0 +1,1 @@
+"""canserve: will this LLM deployment serve my traffic?"""

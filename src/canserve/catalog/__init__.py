@@ -1,0 +1,1 @@
+"""Catalogs shipped as data: models, GPUs, quantization formats, framework profiles."""

@@ -1,0 +1,79 @@
+"""The GPU catalog (rows in ``data/gpus.toml``, each with its datasheet source and date)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from canserve.catalog.index import NameIndex
+from canserve.catalog.loader import load_rows
+from canserve.errors import UnknownGPUError
+
+__all__ = ["GPU", "get_gpu", "list_gpus"]
+
+_FLOPS_KEYS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator model. Bytes are integers; rates are per second, decimal, dense (no
+    sparsity). ``peak_flops`` holds only the dtypes the GPU's tensor cores support."""
+
+    id: str
+    aliases: tuple[str, ...]
+    name: str
+    vendor: str
+    architecture: str
+    form_factor: str
+    memory_bytes: int
+    memory_bytes_source: str
+    hbm_bytes_per_s: float
+    peak_flops: dict[str, float]
+    interconnect: str
+    interconnect_bytes_per_s: float
+    pcie_bytes_per_s: float
+    tdp_watts: float
+    source: str
+    source_date: str
+    memory_marketing_bytes: int = 0
+    pcie_gen: int = 0
+    notes: str = ""
+    extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def supports(self, dtype: str) -> bool:
+        return dtype in self.peak_flops
+
+
+def _from_row(row: dict[str, object]) -> GPU:
+    fields = dict(row)
+    flops = {k: float(fields.pop(f"peak_flops_{k}")) for k in _FLOPS_KEYS  # type: ignore[arg-type]
+             if f"peak_flops_{k}" in fields}  # fmt: skip
+    known = GPU.__dataclass_fields__
+    extra = {k: fields.pop(k) for k in list(fields) if k not in known}
+    return GPU(
+        **{**fields, "aliases": tuple(fields.get("aliases", ()))},  # type: ignore[arg-type]
+        peak_flops=flops,
+        extra=extra,
+    )
+
+
+@cache
+def _gpus() -> tuple[GPU, ...]:
+    return tuple(_from_row(row) for row in load_rows("gpus.toml", "gpu"))
+
+
+@cache
+def _index() -> NameIndex[GPU]:
+    index: NameIndex[GPU] = NameIndex(UnknownGPUError, "see: canserve gpus")
+    for gpu in _gpus():
+        index.add(gpu, (gpu.id, *gpu.aliases))
+    return index
+
+
+def get_gpu(name: str) -> GPU:
+    """The GPU called ``name`` (id or alias, any case): ``H100`` is the SXM part."""
+    return _index().get(name)
+
+
+def list_gpus() -> list[GPU]:
+    return list(_gpus())

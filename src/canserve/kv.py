@@ -1,0 +1,92 @@
+"""KV cache sizing from a model's real cache layout.
+
+Per layer (:class:`~canserve.arch.spec.CacheLayer`): GQA/MQA layers store ``2 * kv_heads *
+head_dim`` elements per token, MLA layers the compressed latent ``kv_lora_rank +
+qk_rope_head_dim`` (as vLLM and SGLang store it), sliding-window and chunked-attention layers at
+most their window, and recurrent layers (Mamba-2, Gated DeltaNet) a fixed state per sequence.
+
+The article's formula ``2 * layers * hidden_size * tokens * bytes`` assumes every attention head
+has its own K and V; with grouped-query attention only ``num_key_value_heads`` do (Llama 3.1
+70B: 8 of 64), so the real cache is ``num_attention_heads / num_key_value_heads`` times smaller.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from canserve.arch.spec import ModelSpec
+from canserve.errors import InvalidInputError
+from canserve.gguf_recipes import gguf_bits_per_weight
+
+__all__ = ["KVLayout", "kv_bits", "kv_layout"]
+
+# KV cache element types, in bits. vLLM --kv-cache-dtype {auto, fp8, fp8_e4m3, fp8_e5m2}
+# (docs.vllm.ai "Quantized KV Cache", 2026-11-26); TensorRT-LLM int8/fp8 KV; llama.cpp
+# --cache-type-k/-v {f16, q8_0, q4_0} whose bits come from the gguf package's table.
+_KV_BITS: dict[str, float] = {
+    "bf16": 16, "fp16": 16, "float16": 16, "bfloat16": 16, "f16": 16, "fp32": 32,
+    "fp8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "int8": 8,
+}  # fmt: skip
+_GGUF_KV = {"q8_0": "Q8_0", "q4_0": "Q4_0", "q5_0": "Q5_0"}
+
+
+def kv_bits(kv_dtype: str) -> float:
+    """Bits per cached element; ``auto`` means the model's 16-bit activation dtype."""
+    key = kv_dtype.lower()
+    if key == "auto":
+        return 16.0
+    if key in _GGUF_KV:
+        return gguf_bits_per_weight(_GGUF_KV[key])
+    if key not in _KV_BITS:
+        choices = ", ".join(["auto", *_KV_BITS, *_GGUF_KV])
+        raise InvalidInputError(f"unknown KV cache dtype {kv_dtype!r} (choose from {choices})")
+    return _KV_BITS[key]
+
+
+@dataclass(frozen=True)
+class KVLayout:
+    """A model's cache layout on one GPU of a tensor-parallel group, in elements.
+
+    ``groups`` maps a window (None = whole context) to the K/V elements per token of all layers
+    with that window; ``state_elements`` is the fixed recurrent state per sequence. ``mla`` is
+    true when the cache is an MLA latent (replicated on every tensor-parallel rank by vLLM).
+    """
+
+    groups: tuple[tuple[int | None, int], ...]
+    state_elements: int
+    mla: bool
+
+    def elements_per_sequence(self, tokens: int) -> int:
+        per_token = sum(e * (tokens if w is None else min(tokens, w)) for w, e in self.groups)
+        return per_token
+
+    def elements_per_token_at(self, tokens: int) -> int:
+        """K/V elements one more token adds at ``tokens`` (windows already full drop out)."""
+        return sum(e for w, e in self.groups if w is None or tokens < w)
+
+
+@lru_cache(maxsize=512)
+def kv_layout(spec: ModelSpec, tp: int = 1) -> KVLayout:
+    """Cache layout per GPU when attention heads are split over ``tp`` ranks.
+
+    GQA: each rank keeps ``max(1, kv_heads // tp)`` KV heads (vLLM replicates KV heads when
+    ``tp > kv_heads``). MLA: the latent is not split; every rank keeps all of it. Recurrent state:
+    split over ranks with the heads.
+    """
+    groups: dict[int | None, int] = {}
+    state = 0
+    mla = False
+    kv_heads = spec.num_key_value_heads
+    for layer in spec.cache_layers:
+        if layer.kind == "state":
+            state += math.ceil(layer.state_elements / tp)
+            continue
+        elements = layer.kv_elements_per_token
+        if layer.kind == "mla":
+            mla = True
+        elif tp > 1:
+            elements = elements * max(1, kv_heads // tp) // kv_heads
+        groups[layer.window_tokens] = groups.get(layer.window_tokens, 0) + elements
+    return KVLayout(tuple(groups.items()), state, mla)

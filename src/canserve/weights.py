@@ -1,0 +1,105 @@
+"""Weight bytes of a model under a quantization format, whole and per GPU of a parallel group.
+
+Exact per tensor: packed weights plus every scale, zero point and index the format stores (see
+``catalog/data/quant_formats.toml``), and per GGUF tensor the GGML type llama.cpp picks
+(:mod:`canserve.gguf_recipes`). Tensors a format leaves unquantized (embeddings, LM head, norms,
+routers, biases) are counted at the format's ``unquantized_bits``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from canserve.arch.spec import ModelSpec, Tensor
+from canserve.catalog.quant import QuantFormat
+from canserve.gguf_recipes import gguf_tensor_bytes, gguf_tensor_type
+
+__all__ = ["WeightsBreakdown", "tensor_bytes", "weights_breakdown"]
+
+# Kinds vLLM keeps whole on every tensor-parallel rank (ReplicatedLinear or tiny tensors).
+_REPLICATED_KINDS = {"norm", "router", "attn_q_a", "attn_kv_a", "sink", "shared_expert_gate"}
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _uniform_bytes(t: Tensor, fmt: QuantFormat) -> int:
+    """One copy of ``t`` in a non-GGUF format."""
+    if t.role not in fmt.quantized_roles or len(t.shape) != 2:
+        return _ceil_div(t.numel // t.copies * fmt.unquantized_bits, 8)
+    out_f, in_f = t.shape
+    bits = out_f * in_f * fmt.weight_bits
+    if fmt.group_size:
+        bits += out_f * _ceil_div(in_f, fmt.group_size) * (fmt.scale_bits + fmt.zero_bits)
+    bits += in_f * fmt.row_index_bits + out_f * fmt.channel_scale_bits
+    if fmt.block_2d:
+        bits += _ceil_div(out_f, fmt.block_2d) * _ceil_div(in_f, fmt.block_2d) * 32
+    return _ceil_div(int(round(bits)), 8)
+
+
+def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
+    """Stored bytes of ``t`` (all its copies) under ``fmt``."""
+    if fmt.kind == "gguf":
+        ggml_type = gguf_tensor_type(fmt.id, fmt.gguf_base, t, spec)
+        return gguf_tensor_bytes(ggml_type, t.numel)
+    return _uniform_bytes(t, fmt) * t.copies
+
+
+def _tp_share(t: Tensor, spec: ModelSpec, tp: int) -> float:
+    """Fraction of ``t`` one of ``tp`` tensor-parallel ranks holds (vLLM's sharding)."""
+    if tp == 1 or t.kind in _REPLICATED_KINDS or t.role == "other" and t.kind != "conv":
+        return 1.0
+    if t.kind in {"attn_k", "attn_v"} and spec.num_key_value_heads < tp:
+        return 1.0 / spec.num_key_value_heads  # KV heads are replicated, one per rank
+    return 1.0 / tp
+
+
+@dataclass(frozen=True)
+class WeightsBreakdown:
+    """Weight bytes by tensor role (embed, lm_head, linear, expert, norm, router, other)."""
+
+    total_bytes: int
+    by_role_bytes: dict[str, int]
+    per_gpu_bytes: int  # the most loaded GPU of a tp x pp group
+    quantized_params: int
+
+
+def _stage_layers(layers: int, pp: int) -> list[range]:
+    """Contiguous layer ranges per pipeline stage; earlier stages take the remainder."""
+    base, extra = divmod(layers, pp)
+    bounds, start = [], 0
+    for stage in range(pp):
+        size = base + (1 if stage < extra else 0)
+        bounds.append(range(start, start + size))
+        start += size
+    return bounds
+
+
+@lru_cache(maxsize=512)
+def weights_breakdown(spec: ModelSpec, fmt: QuantFormat, tp: int = 1, pp: int = 1) -> WeightsBreakdown:
+    """Weight bytes of ``spec`` stored as ``fmt``, and on the busiest GPU of a tp x pp group.
+
+    Pipeline stage 0 holds the input embedding, the last stage the final norm and LM head.
+    """
+    by_role: dict[str, int] = {}
+    stage_bytes = [0.0] * pp
+    stages = _stage_layers(spec.num_hidden_layers, pp)
+    quantized = 0
+    for t in spec.tensors:
+        nbytes = tensor_bytes(t, fmt, spec)
+        by_role[t.role] = by_role.get(t.role, 0) + nbytes
+        if fmt.kind == "gguf" or t.role in fmt.quantized_roles:
+            quantized += t.numel if len(t.shape) == 2 else 0
+        if t.layer is None:
+            stage = 0 if t.role == "embed" else pp - 1
+        else:
+            stage = next(s for s, r in enumerate(stages) if t.layer in r)
+        stage_bytes[stage] += nbytes * _tp_share(t, spec, tp)
+    return WeightsBreakdown(
+        total_bytes=sum(by_role.values()),
+        by_role_bytes=by_role,
+        per_gpu_bytes=int(max(stage_bytes)),
+        quantized_params=quantized,
+    )
