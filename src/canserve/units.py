@@ -8,8 +8,6 @@ TFLOP/s); tools such as ``nvidia-smi`` and PyTorch report binary ones (MiB, GiB)
 
 from __future__ import annotations
 
-import re
-
 __all__ = [
     "GB",
     "GIB",
@@ -21,8 +19,6 @@ __all__ = [
     "format_bytes",
     "gb",
     "gib",
-    "parse_bytes",
-    "parse_count",
 ]
 
 KIB = 2**10
@@ -44,10 +40,6 @@ _BYTE_UNITS = {
     "gib": GIB,
     "tib": TIB,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
-_COUNT_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
-
-
 def gb(num_bytes: float) -> float:
     """Bytes to decimal gigabytes (1 GB = 1e9 bytes)."""
     return num_bytes / GB
@@ -64,22 +56,3 @@ def format_bytes(num_bytes: float, unit: str = "GB", digits: int = 2) -> str:
     if key not in _BYTE_UNITS:
         raise ValueError(f"unknown byte unit {unit!r}")
     return f"{num_bytes / _BYTE_UNITS[key]:,.{digits}f} {unit}"
-
-
-def parse_bytes(text: str) -> int:
-    """Parse ``'80GB'``, ``'80 GiB'``, ``'512MiB'`` or a plain byte count into bytes."""
-    match = _SIZE_RE.match(text)
-    if not match or match.group(2).lower() not in _BYTE_UNITS:
-        raise ValueError(f"not a size: {text!r} (examples: 80GB, 24GiB, 512MiB)")
-    return round(float(match.group(1)) * _BYTE_UNITS[match.group(2).lower()])
-
-
-def parse_count(text: str) -> int:
-    """Parse ``'8192'``, ``'8k'`` or ``'128K'`` (powers of ten: 8k = 8000) into an integer."""
-    match = _SIZE_RE.match(text)
-    if not match or match.group(2).lower() not in _COUNT_SUFFIX:
-        raise ValueError(f"not a count: {text!r}")
-    value = float(match.group(1)) * _COUNT_SUFFIX[match.group(2).lower()]
-    if value != int(value):
-        raise ValueError(f"not a whole number: {text!r}")
-    return int(value)

@@ -165,6 +165,18 @@ class ModelSpec:
         """Layers with a per-token K/V cache (not recurrent-state layers)."""
         return sum(1 for c in self.cache_layers if c.kind != "state")
 
+    @cached_property
+    def active_inner_width(self) -> int:
+        """Widest per-token MLP intermediate of any layer: dense/shared MLP rows plus
+        ``num_experts_per_tok`` routed experts' rows (what one token's MLP activations span)."""
+        width: dict[int | None, int] = {}
+        for t in self.tensors:
+            if t.kind in {"mlp_up", "shared_up"}:
+                width[t.layer] = width.get(t.layer, 0) + t.shape[0]
+            elif t.kind == "expert_up":
+                width[t.layer] = width.get(t.layer, 0) + t.shape[0] * self.num_experts_per_tok
+        return max(width.values(), default=0)
+
     def params_by_role(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in self.tensors:

@@ -1,0 +1,3 @@
+from canserve.cli import main
+
+main()

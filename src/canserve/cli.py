@@ -1,0 +1,311 @@
+"""The ``canserve`` command line: parse, call the library, format. No formulas live here.
+
+Any :class:`~canserve.errors.CanserveError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from canserve import __version__
+from canserve.catalog.frameworks import list_frameworks
+from canserve.catalog.gpus import GPU, list_gpus
+from canserve.catalog.models import list_models, load_model
+from canserve.catalog.quant import list_quants
+from canserve.errors import CanserveError
+from canserve.memory import MemoryEstimate, estimate_memory
+from canserve.units import format_bytes
+
+app = typer.Typer(
+    name="canserve",
+    help="Will this LLM deployment serve my traffic? Memory sizing for self-hosted inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+
+ModelArg = Annotated[
+    str | None, typer.Argument(help="Catalog name or Hugging Face id (see: canserve models).")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="A config.json (or a folder holding one) instead of MODEL."),
+]
+HubOpt = Annotated[
+    bool, typer.Option("--hub", help="Fetch MODEL's config.json from the Hugging Face Hub (cached).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _gb_gib(num_bytes: int) -> tuple[str, str]:
+    return format_bytes(num_bytes, "GB"), format_bytes(num_bytes, "GiB")
+
+
+@app.command()
+def memory(
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    hub: HubOpt = False,
+    quant: Annotated[
+        str | None,
+        typer.Option("--quant", "--dtype", help="Weight format: bf16, fp8, awq, gptq, q4_k_m, ..."),
+    ] = None,
+    kv_dtype: Annotated[
+        str, typer.Option("--kv-dtype", help="KV cache dtype: auto, fp8, int8, q8_0, ...")
+    ] = "auto",
+    batch: Annotated[int, typer.Option(help="Concurrent sequences.")] = 1,
+    context: Annotated[
+        int | None, typer.Option(help="Tokens per sequence (prompt + output); default 8192.")
+    ] = None,
+    avg_context: Annotated[
+        int | None, typer.Option(help="Typical real length, for allocation waste.")
+    ] = None,
+    gpu: Annotated[str | None, typer.Option(help="GPU name (see: canserve gpus).")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPU count (default tp x pp).")] = None,
+    tp: Annotated[int | None, typer.Option(help="Tensor-parallel size.")] = None,
+    pp: Annotated[int, typer.Option(help="Pipeline-parallel size.")] = 1,
+    framework: Annotated[str, typer.Option(help="vllm, sglang, tensorrt-llm, tgi, ...")] = "vllm",
+    headroom: Annotated[float, typer.Option(help="Memory kept free (checklist: 0.2).")] = 0.2,
+    max_num_seqs: Annotated[int | None, typer.Option(help="Default: --batch.")] = None,
+    max_num_batched_tokens: Annotated[int | None, typer.Option(help="Prefill chunk.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Weights + KV cache + activations + overhead, and whether it fits a GPU."""
+    spec = load_model(model, config, hub=hub)
+    est = estimate_memory(
+        spec, quant, kv_dtype=kv_dtype, batch=batch, context=context, gpu=gpu, gpus=gpus,
+        tp=tp, pp=pp, framework=framework, headroom=headroom, max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens, avg_context=avg_context,
+    )  # fmt: skip
+    if as_json:
+        _print_json(est.to_dict())
+    else:
+        _print_memory(est)
+
+
+def _print_memory(est: MemoryEstimate) -> None:
+    group = est.tensor_parallel_size * est.pipeline_parallel_size
+    title = (
+        f"{est.model} · {est.quantization} weights · KV {est.kv_cache_dtype} · {est.framework} · "
+        f"batch {est.batch} x {est.context:,} tokens"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("component")
+    per_gpu = group > 1
+    if per_gpu:
+        table.add_column(f"per GPU (of {group}) GB", justify="right")
+        table.add_column("per GPU GiB", justify="right")
+    table.add_column("GB", justify="right")
+    table.add_column("GiB", justify="right")
+    rows = [
+        ("weights", "weights_bytes"),
+        ("KV cache", "kv_cache_bytes"),
+        ("activations (peak)", "activation_bytes"),
+        ("framework overhead", "overhead_bytes"),
+        ("total", "total_bytes"),
+    ]
+    for label, key in rows:
+        cells = [*(_gb_gib(est.per_gpu[key]) if per_gpu else ()), *_gb_gib(getattr(est, key))]
+        table.add_row(label, *cells, style="bold" if key == "total_bytes" else None)
+    out.print(table)
+    load = est.per_gpu["weights_bytes"] + est.per_gpu["overhead_bytes"]
+    out.print(
+        f"params {est.params_total / 1e9:,.2f} B total, {est.params_active / 1e9:,.2f} B active · "
+        f"KV {est.kv_bytes_per_token:,} bytes/token, {format_bytes(est.kv_bytes_per_sequence)} "
+        f"per {est.context:,}-token sequence"
+    )
+    out.print(
+        f"to load: {format_bytes(load)} per GPU (weights + overhead); to serve {est.batch} x "
+        f"{est.context:,} tokens: {format_bytes(est.per_gpu['total_bytes'])} per GPU"
+    )
+    if est.gpu is not None and est.gpu_memory_bytes is not None:
+        _print_verdict(est)
+    for note in est.notes:
+        out.print(f"note: {note}", style="dim")
+
+
+def _print_verdict(est: MemoryEstimate) -> None:
+    assert est.gpu_memory_bytes is not None and est.usable_bytes_per_gpu is not None
+    verdict = "[green]FITS[/green]" if est.fits else "[red]DOES NOT FIT[/red]"
+    out.print(
+        f"{verdict} on {est.gpus} x {est.gpu} ({format_bytes(est.gpu_memory_bytes)} = "
+        f"{format_bytes(est.gpu_memory_bytes, 'GiB')} each; {est.headroom:.0%} headroom leaves "
+        f"{format_bytes(est.usable_bytes_per_gpu)} usable per GPU)"
+    )
+    out.print(
+        f"max concurrent sequences at {est.context:,} tokens: {est.max_concurrent_sequences:,} "
+        f"per replica; longest context at batch {est.batch}: {est.max_context_tokens:,} tokens"
+    )
+    if est.engine_max_concurrent_sequences is not None:
+        out.print(
+            f"{est.framework} with its default memory fraction would hold "
+            f"{est.engine_max_concurrent_sequences:,} such sequences"
+        )
+    for alloc in est.allocation:
+        out.print(
+            f"  {alloc.scheme:6s} KV allocation: {format_bytes(alloc.reserved_bytes_per_sequence)}"
+            f" reserved per sequence, {alloc.waste_fraction:.1%} wasted, "
+            f"max {alloc.max_concurrent_sequences:,} sequences"
+        )
+
+
+def _matches(text: str, needle: str | None) -> bool:
+    return needle is None or needle.lower() in text.lower()
+
+
+@app.command()
+def models(
+    filter: Annotated[str | None, typer.Argument(help="Substring to filter on.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The built-in model catalog."""
+    rows = []
+    for m in list_models():
+        if not _matches(" ".join((m.id, *m.other_ids, *m.aliases)), filter):
+            continue
+        s = m.spec
+        rows.append(
+            dict(
+                id=m.id, aliases=list(m.aliases), other_ids=list(m.other_ids),
+                model_type=s.model_type, params_total=s.params_total,
+                params_active=s.params_active, num_hidden_layers=s.num_hidden_layers,
+                max_position_embeddings=s.max_position_embeddings,
+                checkpoint_quantization=s.checkpoint_quantization, source=m.source,
+            )  # fmt: skip
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} models")
+    for col in ("id", "aliases", "type", "params (B)", "active (B)", "max context"):
+        table.add_column(col, justify="right" if "(" in col or "context" in col else "left")
+    for r in rows:
+        table.add_row(
+            r["id"], ", ".join(r["aliases"]), r["model_type"], f"{r['params_total'] / 1e9:,.2f}",
+            f"{r['params_active'] / 1e9:,.2f}", f"{r['max_position_embeddings']:,}",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _gpu_row(g: GPU) -> dict[str, Any]:
+    return dict(
+        id=g.id, aliases=list(g.aliases), name=g.name, vendor=g.vendor,
+        memory_bytes=g.memory_bytes, hbm_bytes_per_s=g.hbm_bytes_per_s,
+        peak_flops=g.peak_flops, interconnect=g.interconnect,
+        interconnect_bytes_per_s=g.interconnect_bytes_per_s, pcie_bytes_per_s=g.pcie_bytes_per_s,
+        tdp_watts=g.tdp_watts, source=g.source, source_date=g.source_date,
+    )  # fmt: skip
+
+
+@app.command()
+def gpus(
+    filter: Annotated[str | None, typer.Argument(help="Substring to filter on.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The built-in GPU catalog (dense peak FLOP/s, decimal units)."""
+    rows = [_gpu_row(g) for g in list_gpus() if _matches(" ".join((g.id, *g.aliases)), filter)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} GPUs")
+    for col in ("id", "aliases", "memory GB", "memory GiB", "HBM TB/s", "bf16 TFLOP/s",
+                "fp8 TFLOP/s", "link GB/s", "TDP W"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("id", "aliases") else "right")
+    for r in rows:
+        fp8 = r["peak_flops"].get("fp8")
+        table.add_row(
+            r["id"], ", ".join(r["aliases"]), f"{r['memory_bytes'] / 1e9:,.1f}",
+            f"{r['memory_bytes'] / 2**30:,.1f}", f"{r['hbm_bytes_per_s'] / 1e12:.2f}",
+            f"{r['peak_flops']['bf16'] / 1e12:,.0f}", f"{fp8 / 1e12:,.0f}" if fp8 else "-",
+            f"{r['interconnect_bytes_per_s'] / 1e9:,.0f}", f"{r['tdp_watts']:,.0f}",
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def quants(as_json: JsonOpt = False) -> None:
+    """Weight quantization formats canserve sizes."""
+    rows = [
+        dict(id=q.id, aliases=list(q.aliases), description=q.description, source=q.source)
+        for q in list_quants()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="quantization formats")
+    for col in ("id", "aliases", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], ", ".join(r["aliases"]), r["description"])
+    out.print(table)
+
+
+@app.command()
+def frameworks(as_json: JsonOpt = False) -> None:
+    """Serving-framework memory profiles."""
+    rows = [
+        dict(id=f.id, name=f.name, kv_allocation=f.kv_allocation,
+             kv_block_size_tokens=f.kv_block_size_tokens,
+             memory_fraction=f"{f.memory_fraction_key}={f.memory_fraction_default}",
+             overhead_bytes=f.cuda_context_bytes + f.cuda_graph_bytes + f.workspace_bytes)
+        for f in list_frameworks()
+    ]  # fmt: skip
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="framework profiles")
+    for col in ("id", "name", "KV allocation", "block", "memory knob", "overhead GiB"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["id"], r["name"], r["kv_allocation"], str(r["kv_block_size_tokens"]),
+            r["memory_fraction"], f"{r['overhead_bytes'] / 2**30:.2f}",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"canserve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """canserve: memory, throughput, latency and cost sizing for self-hosted LLM inference."""
+
+
+def main() -> None:
+    """Console entry point: errors are one line on stderr and exit status 2."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        app(standalone_mode=False)
+    except CanserveError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        sys.stderr.write(f"error: {message} (see: canserve --help)\n")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(130)
