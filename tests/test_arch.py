@@ -32,7 +32,9 @@ def test_params_equal_transformers(name):
 
 
 def _kv_elements(model):
-    return [(c.kind, c.kv_elements_per_token, c.window_tokens) for c in get_model(model).cache_layers]
+    return [
+        (c.kind, c.kv_elements_per_token, c.window_tokens) for c in get_model(model).cache_layers
+    ]
 
 
 def test_llama_70b_gqa_cache():
@@ -120,13 +122,25 @@ def test_checkpoint_quantization_is_read():
         ({"model_type": "bert"}, "not a decoder LLM"),
         ({"model_type": "llama", "hidden_size": 4096}, "is missing"),
         (
-            {"model_type": "llama", "vocab_size": 10, "hidden_size": -4,
-             "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8},
+            {
+                "model_type": "llama",
+                "vocab_size": 10,
+                "hidden_size": -4,
+                "num_attention_heads": 2,
+                "num_hidden_layers": 1,
+                "intermediate_size": 8,
+            },
             "'hidden_size' is out of range",
         ),
         (
-            {"model_type": "llama", "vocab_size": "many", "hidden_size": 4,
-             "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8},
+            {
+                "model_type": "llama",
+                "vocab_size": "many",
+                "hidden_size": 4,
+                "num_attention_heads": 2,
+                "num_hidden_layers": 1,
+                "intermediate_size": 8,
+            },
             "'vocab_size' must be an integer",
         ),
         ({"model_type": "llama", "text_config": 3}, "'text_config' must be an object"),

@@ -19,10 +19,24 @@ from canserve import (
 from canserve.catalog.loader import load_rows
 
 REQUIRED_GPUS = [
-    "RTX-4060-TI-16GB", "RTX-4090", "RTX-5090", "L4", "A10G", "L40S", "A100-SXM-40GB",
-    "A100-SXM-80GB", "A100-PCIE-40GB", "A100-PCIE-80GB", "H100-SXM-80GB", "H100-PCIE-80GB",
-    "H100-NVL-94GB", "H200", "B200", "MI300X", "MI325X",
-]  # fmt: skip
+    "RTX-4060-TI-16GB",
+    "RTX-4090",
+    "RTX-5090",
+    "L4",
+    "A10G",
+    "L40S",
+    "A100-SXM-40GB",
+    "A100-SXM-80GB",
+    "A100-PCIE-40GB",
+    "A100-PCIE-80GB",
+    "H100-SXM-80GB",
+    "H100-PCIE-80GB",
+    "H100-NVL-94GB",
+    "H200",
+    "B200",
+    "MI300X",
+    "MI325X",
+]
 
 
 @pytest.mark.parametrize("entry", list_models(), ids=lambda m: m.id)
@@ -69,9 +83,15 @@ def test_gpu_rows_are_sourced_and_sane(gpu):
 
 @pytest.mark.parametrize(
     ("alias", "gpu_id"),
-    [("H100", "H100-SXM-80GB"), ("h100-sxm", "H100-SXM-80GB"), ("A100-80GB", "A100-SXM-80GB"),
-     ("RTX-4090", "RTX-4090"), ("mi300x", "MI300X"), ("H200", "H200")],
-)  # fmt: skip
+    [
+        ("H100", "H100-SXM-80GB"),
+        ("h100-sxm", "H100-SXM-80GB"),
+        ("A100-80GB", "A100-SXM-80GB"),
+        ("RTX-4090", "RTX-4090"),
+        ("mi300x", "MI300X"),
+        ("H200", "H200"),
+    ],
+)
 def test_gpu_short_aliases(alias, gpu_id):
     assert get_gpu(alias).id == gpu_id
 
@@ -109,8 +129,12 @@ def test_framework_profiles(fw):
 
 
 def test_every_data_row_is_sourced():
-    for file, table in [("gpus.toml", "gpu"), ("models.toml", "model"),
-                        ("quant_formats.toml", "format"), ("frameworks.toml", "framework")]:
+    for file, table in [
+        ("gpus.toml", "gpu"),
+        ("models.toml", "model"),
+        ("quant_formats.toml", "format"),
+        ("frameworks.toml", "framework"),
+    ]:
         for row in load_rows(file, table):
             assert row.get("source") or row.get("sources")
             assert row["source_date"]

@@ -24,7 +24,9 @@ def test_sliding_layers_stop_growing_past_the_window():
 
 def test_mla_latent_is_replicated_under_tensor_parallel():
     spec = get_model("deepseek-v3")
-    assert kv_layout(spec, 8).elements_per_sequence(1000) == kv_layout(spec).elements_per_sequence(1000)
+    assert kv_layout(spec, 8).elements_per_sequence(1000) == kv_layout(spec).elements_per_sequence(
+        1000
+    )
 
 
 def test_gqa_heads_split_then_replicate():
@@ -42,8 +44,10 @@ def test_hybrid_state_does_not_grow_with_context():
     assert growth == 1000 * layout.elements_per_token_at(1000)
 
 
-@pytest.mark.parametrize(("dtype", "bits"), [("auto", 16), ("fp8", 8), ("int8", 8),
-                                             ("q8_0", 8.5), ("q4_0", 4.5), ("fp32", 32)])
+@pytest.mark.parametrize(
+    ("dtype", "bits"),
+    [("auto", 16), ("fp8", 8), ("int8", 8), ("q8_0", 8.5), ("q4_0", 4.5), ("fp32", 32)],
+)
 def test_kv_dtypes(dtype, bits):
     assert kv_bits(dtype) == bits
 

@@ -29,8 +29,9 @@ def test_reproduces_transformers_generate_peak_memory():
     for row in rows:
         batch = int(row["batch"])
         context = int(row["prompt_tokens"]) + int(row["new_tokens"])
-        est = estimate_memory(LLAMA_8B, "bf16", batch=batch, context=context,
-                              framework="transformers")  # fmt: skip
+        est = estimate_memory(
+            LLAMA_8B, "bf16", batch=batch, context=context, framework="transformers"
+        )
         predicted = est.per_gpu["kv_cache_bytes"] + est.per_gpu["activation_bytes"]
         measured = int(row["peak_bytes_above_weights"])
         assert predicted / measured == pytest.approx(1.0, abs=0.08), batch

@@ -21,7 +21,8 @@ def test_fp32_is_four_bytes_per_parameter():
 
 
 def test_awq_layout_of_one_matrix():
-    # AutoAWQ GEMM: qweight int32 (in, out/8), qzeros int32 (in/128, out/8), scales fp16 (in/128, out)
+    # AutoAWQ GEMM: qweight int32 (in, out/8), qzeros int32 (in/128, out/8),
+    # scales fp16 (in/128, out)
     t = Tensor("mlp_up", 0, (14336, 4096))
     expected = 4096 * 14336 // 2 + (4096 // 128) * 14336 // 2 + (4096 // 128) * 14336 * 2
     assert tensor_bytes(t, get_quant("awq"), LLAMA_8B) == expected
@@ -41,9 +42,17 @@ def test_quantized_formats_keep_embeddings_and_head_in_16_bit():
 
 @pytest.mark.parametrize(
     ("fmt", "low", "high"),
-    [("awq", 4.15, 4.17), ("gptq", 4.15, 4.17), ("nf4", 4.49, 4.51), ("nf4-dq", 4.12, 4.14),
-     ("mxfp4", 4.24, 4.26), ("nvfp4", 4.49, 4.51), ("fp8", 8.0, 8.01), ("fp8-block", 8.0, 8.01)],
-)  # fmt: skip
+    [
+        ("awq", 4.15, 4.17),
+        ("gptq", 4.15, 4.17),
+        ("nf4", 4.49, 4.51),
+        ("nf4-dq", 4.12, 4.14),
+        ("mxfp4", 4.24, 4.26),
+        ("nvfp4", 4.49, 4.51),
+        ("fp8", 8.0, 8.01),
+        ("fp8-block", 8.0, 8.01),
+    ],
+)
 def test_bits_per_quantized_weight(fmt, low, high):
     t = Tensor("expert_up", 0, (14336, 4096))
     bits = tensor_bytes(t, get_quant(fmt), LLAMA_8B) * 8 / t.numel
@@ -56,11 +65,10 @@ def test_mxfp4_only_quantizes_routed_experts():
     experts = spec.routed_expert_params - sum(
         t.numel for t in spec.tensors if t.kind == "expert_bias"
     )
-    assert w.by_role_bytes["linear"] == 2 * sum(
-        t.numel for t in spec.tensors if t.role == "linear"
+    assert w.by_role_bytes["linear"] == 2 * sum(t.numel for t in spec.tensors if t.role == "linear")
+    assert w.by_role_bytes["expert"] == pytest.approx(
+        experts * 4.25 / 8 + 2 * (spec.routed_expert_params - experts), rel=1e-6
     )
-    assert w.by_role_bytes["expert"] == pytest.approx(experts * 4.25 / 8 + 2 * (
-        spec.routed_expert_params - experts), rel=1e-6)  # fmt: skip
 
 
 def _gguf_bytes(ggml_type, numel):
@@ -70,10 +78,9 @@ def _gguf_bytes(ggml_type, numel):
 
 def test_gguf_q8_0_matches_the_gguf_table():
     expected = sum(
-        _gguf_bytes("Q8_0", t.numel) if len(t.shape) == 2 and t.role != "router"
-        else 4 * t.numel
+        _gguf_bytes("Q8_0", t.numel) if len(t.shape) == 2 and t.role != "router" else 4 * t.numel
         for t in LLAMA_8B.tensors
-    )  # fmt: skip
+    )
     assert weights_breakdown(LLAMA_8B, get_quant("q8_0")).total_bytes == expected
 
 

@@ -3,7 +3,8 @@
 The public API (everything else is private and may change)::
 
     from canserve import estimate_memory, get_model, get_gpu
-    est = estimate_memory(get_model("llama-3.1-70b"), "awq", batch=50, context=8192, gpu="A100-80GB")
+    spec = get_model("llama-3.1-70b")
+    est = estimate_memory(spec, "awq", batch=50, context=8192, gpu="A100-80GB")
     est.total_bytes, est.fits, est.max_concurrent_sequences
 """
 

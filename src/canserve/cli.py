@@ -40,7 +40,8 @@ ConfigOpt = Annotated[
     typer.Option("--config", help="A config.json (or a folder holding one) instead of MODEL."),
 ]
 HubOpt = Annotated[
-    bool, typer.Option("--hub", help="Fetch MODEL's config.json from the Hugging Face Hub (cached).")
+    bool,
+    typer.Option("--hub", help="Fetch MODEL's config.json from the Hugging Face Hub (cached)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
@@ -85,10 +86,21 @@ def memory(
     """Weights + KV cache + activations + overhead, and whether it fits a GPU."""
     spec = load_model(model, config, hub=hub)
     est = estimate_memory(
-        spec, quant, kv_dtype=kv_dtype, batch=batch, context=context, gpu=gpu, gpus=gpus,
-        tp=tp, pp=pp, framework=framework, headroom=headroom, max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens, avg_context=avg_context,
-    )  # fmt: skip
+        spec,
+        quant,
+        kv_dtype=kv_dtype,
+        batch=batch,
+        context=context,
+        gpu=gpu,
+        gpus=gpus,
+        tp=tp,
+        pp=pp,
+        framework=framework,
+        headroom=headroom,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        avg_context=avg_context,
+    )
     if as_json:
         _print_json(est.to_dict())
     else:
@@ -171,19 +183,24 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """The built-in model catalog."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in list_models():
         if not _matches(" ".join((m.id, *m.other_ids, *m.aliases)), filter):
             continue
         s = m.spec
         rows.append(
             dict(
-                id=m.id, aliases=list(m.aliases), other_ids=list(m.other_ids),
-                model_type=s.model_type, params_total=s.params_total,
-                params_active=s.params_active, num_hidden_layers=s.num_hidden_layers,
+                id=m.id,
+                aliases=list(m.aliases),
+                other_ids=list(m.other_ids),
+                model_type=s.model_type,
+                params_total=s.params_total,
+                params_active=s.params_active,
+                num_hidden_layers=s.num_hidden_layers,
                 max_position_embeddings=s.max_position_embeddings,
-                checkpoint_quantization=s.checkpoint_quantization, source=m.source,
-            )  # fmt: skip
+                checkpoint_quantization=s.checkpoint_quantization,
+                source=m.source,
+            )
         )
     if as_json:
         _print_json(rows)
@@ -193,20 +210,32 @@ def models(
         table.add_column(col, justify="right" if "(" in col or "context" in col else "left")
     for r in rows:
         table.add_row(
-            r["id"], ", ".join(r["aliases"]), r["model_type"], f"{r['params_total'] / 1e9:,.2f}",
-            f"{r['params_active'] / 1e9:,.2f}", f"{r['max_position_embeddings']:,}",
-        )  # fmt: skip
+            r["id"],
+            ", ".join(r["aliases"]),
+            r["model_type"],
+            f"{r['params_total'] / 1e9:,.2f}",
+            f"{r['params_active'] / 1e9:,.2f}",
+            f"{r['max_position_embeddings']:,}",
+        )
     out.print(table)
 
 
 def _gpu_row(g: GPU) -> dict[str, Any]:
     return dict(
-        id=g.id, aliases=list(g.aliases), name=g.name, vendor=g.vendor,
-        memory_bytes=g.memory_bytes, hbm_bytes_per_s=g.hbm_bytes_per_s,
-        peak_flops=g.peak_flops, interconnect=g.interconnect,
-        interconnect_bytes_per_s=g.interconnect_bytes_per_s, pcie_bytes_per_s=g.pcie_bytes_per_s,
-        tdp_watts=g.tdp_watts, source=g.source, source_date=g.source_date,
-    )  # fmt: skip
+        id=g.id,
+        aliases=list(g.aliases),
+        name=g.name,
+        vendor=g.vendor,
+        memory_bytes=g.memory_bytes,
+        hbm_bytes_per_s=g.hbm_bytes_per_s,
+        peak_flops=g.peak_flops,
+        interconnect=g.interconnect,
+        interconnect_bytes_per_s=g.interconnect_bytes_per_s,
+        pcie_bytes_per_s=g.pcie_bytes_per_s,
+        tdp_watts=g.tdp_watts,
+        source=g.source,
+        source_date=g.source_date,
+    )
 
 
 @app.command()
@@ -220,24 +249,38 @@ def gpus(
         _print_json(rows)
         return
     table = Table(title=f"{len(rows)} GPUs")
-    for col in ("id", "aliases", "memory GB", "memory GiB", "HBM TB/s", "bf16 TFLOP/s",
-                "fp8 TFLOP/s", "link GB/s", "TDP W"):  # fmt: skip
+    for col in (
+        "id",
+        "aliases",
+        "memory GB",
+        "memory GiB",
+        "HBM TB/s",
+        "bf16 TFLOP/s",
+        "fp8 TFLOP/s",
+        "link GB/s",
+        "TDP W",
+    ):
         table.add_column(col, justify="left" if col in ("id", "aliases") else "right")
     for r in rows:
         fp8 = r["peak_flops"].get("fp8")
         table.add_row(
-            r["id"], ", ".join(r["aliases"]), f"{r['memory_bytes'] / 1e9:,.1f}",
-            f"{r['memory_bytes'] / 2**30:,.1f}", f"{r['hbm_bytes_per_s'] / 1e12:.2f}",
-            f"{r['peak_flops']['bf16'] / 1e12:,.0f}", f"{fp8 / 1e12:,.0f}" if fp8 else "-",
-            f"{r['interconnect_bytes_per_s'] / 1e9:,.0f}", f"{r['tdp_watts']:,.0f}",
-        )  # fmt: skip
+            r["id"],
+            ", ".join(r["aliases"]),
+            f"{r['memory_bytes'] / 1e9:,.1f}",
+            f"{r['memory_bytes'] / 2**30:,.1f}",
+            f"{r['hbm_bytes_per_s'] / 1e12:.2f}",
+            f"{r['peak_flops']['bf16'] / 1e12:,.0f}",
+            f"{fp8 / 1e12:,.0f}" if fp8 else "-",
+            f"{r['interconnect_bytes_per_s'] / 1e9:,.0f}",
+            f"{r['tdp_watts']:,.0f}",
+        )
     out.print(table)
 
 
 @app.command()
 def quants(as_json: JsonOpt = False) -> None:
     """Weight quantization formats canserve sizes."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         dict(id=q.id, aliases=list(q.aliases), description=q.description, source=q.source)
         for q in list_quants()
     ]
@@ -255,13 +298,17 @@ def quants(as_json: JsonOpt = False) -> None:
 @app.command()
 def frameworks(as_json: JsonOpt = False) -> None:
     """Serving-framework memory profiles."""
-    rows = [
-        dict(id=f.id, name=f.name, kv_allocation=f.kv_allocation,
-             kv_block_size_tokens=f.kv_block_size_tokens,
-             memory_fraction=f"{f.memory_fraction_key}={f.memory_fraction_default}",
-             overhead_bytes=f.cuda_context_bytes + f.cuda_graph_bytes + f.workspace_bytes)
+    rows: list[dict[str, Any]] = [
+        dict(
+            id=f.id,
+            name=f.name,
+            kv_allocation=f.kv_allocation,
+            kv_block_size_tokens=f.kv_block_size_tokens,
+            memory_fraction=f"{f.memory_fraction_key}={f.memory_fraction_default}",
+            overhead_bytes=f.cuda_context_bytes + f.cuda_graph_bytes + f.workspace_bytes,
+        )
         for f in list_frameworks()
-    ]  # fmt: skip
+    ]
     if as_json:
         _print_json(rows)
         return
@@ -270,9 +317,13 @@ def frameworks(as_json: JsonOpt = False) -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["id"], r["name"], r["kv_allocation"], str(r["kv_block_size_tokens"]),
-            r["memory_fraction"], f"{r['overhead_bytes'] / 2**30:.2f}",
-        )  # fmt: skip
+            r["id"],
+            r["name"],
+            r["kv_allocation"],
+            str(r["kv_block_size_tokens"]),
+            r["memory_fraction"],
+            f"{r['overhead_bytes'] / 2**30:.2f}",
+        )
     out.print(table)
 
 
@@ -301,7 +352,8 @@ def main() -> None:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
     except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
-        message = getattr(exc, "format_message", lambda: str(exc))()
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
         sys.stderr.write(f"error: {message} (see: canserve --help)\n")
         sys.exit(2)
     except typer.Exit as exc:

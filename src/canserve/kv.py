@@ -26,9 +26,17 @@ __all__ = ["KVLayout", "kv_bits", "kv_layout"]
 # (docs.vllm.ai "Quantized KV Cache", 2026-11-26); TensorRT-LLM int8/fp8 KV; llama.cpp
 # --cache-type-k/-v {f16, q8_0, q4_0} whose bits come from the gguf package's table.
 _KV_BITS: dict[str, float] = {
-    "bf16": 16, "fp16": 16, "float16": 16, "bfloat16": 16, "f16": 16, "fp32": 32,
-    "fp8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "int8": 8,
-}  # fmt: skip
+    "bf16": 16,
+    "fp16": 16,
+    "float16": 16,
+    "bfloat16": 16,
+    "f16": 16,
+    "fp32": 32,
+    "fp8": 8,
+    "fp8_e4m3": 8,
+    "fp8_e5m2": 8,
+    "int8": 8,
+}
 _GGUF_KV = {"q8_0": "Q8_0", "q4_0": "Q4_0", "q5_0": "Q5_0"}
 
 

@@ -267,8 +267,22 @@ def estimate_memory(
     )
     if device is not None:
         result.update(
-            _fit(spec, fw, device, layout, bits, block, pp_share, ctx, batch, avg, headroom,
-                 fixed_gpu=weights.per_gpu_bytes + overhead_gpu, act=act, total_gpu=total_gpu)
+            _fit(
+                spec,
+                fw,
+                device,
+                layout,
+                bits,
+                block,
+                pp_share,
+                ctx,
+                batch,
+                avg,
+                headroom,
+                fixed_gpu=weights.per_gpu_bytes + overhead_gpu,
+                act=act,
+                total_gpu=total_gpu,
+            )
         )
         result.update(gpu=device.id, gpus=gpus or group, replicas=replicas or 1)
     return MemoryEstimate(**result)

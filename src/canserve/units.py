@@ -40,6 +40,8 @@ _BYTE_UNITS = {
     "gib": GIB,
     "tib": TIB,
 }
+
+
 def gb(num_bytes: float) -> float:
     """Bytes to decimal gigabytes (1 GB = 1e9 bytes)."""
     return num_bytes / GB

@@ -36,7 +36,7 @@ def _uniform_bytes(t: Tensor, fmt: QuantFormat) -> int:
     bits += in_f * fmt.row_index_bits + out_f * fmt.channel_scale_bits
     if fmt.block_2d:
         bits += _ceil_div(out_f, fmt.block_2d) * _ceil_div(in_f, fmt.block_2d) * 32
-    return _ceil_div(int(round(bits)), 8)
+    return _ceil_div(round(bits), 8)
 
 
 def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
@@ -49,7 +49,7 @@ def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
 
 def _tp_share(t: Tensor, spec: ModelSpec, tp: int) -> float:
     """Fraction of ``t`` one of ``tp`` tensor-parallel ranks holds (vLLM's sharding)."""
-    if tp == 1 or t.kind in _REPLICATED_KINDS or t.role == "other" and t.kind != "conv":
+    if tp == 1 or t.kind in _REPLICATED_KINDS or (t.role == "other" and t.kind != "conv"):
         return 1.0
     if t.kind in {"attn_k", "attn_v"} and spec.num_key_value_heads < tp:
         return 1.0 / spec.num_key_value_heads  # KV heads are replicated, one per rank
@@ -78,7 +78,9 @@ def _stage_layers(layers: int, pp: int) -> list[range]:
 
 
 @lru_cache(maxsize=512)
-def weights_breakdown(spec: ModelSpec, fmt: QuantFormat, tp: int = 1, pp: int = 1) -> WeightsBreakdown:
+def weights_breakdown(
+    spec: ModelSpec, fmt: QuantFormat, tp: int = 1, pp: int = 1
+) -> WeightsBreakdown:
     """Weight bytes of ``spec`` stored as ``fmt``, and on the busiest GPU of a tp x pp group.
 
     Pipeline stage 0 holds the input embedding, the last stage the final norm and LM head.

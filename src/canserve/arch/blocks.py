@@ -58,7 +58,8 @@ def gqa_attention(
     """Multi-head / grouped-query / multi-query attention projections.
 
     ``gated_q``: the query projection also emits an output gate (Qwen3-Next), doubling its rows.
-    ``qk_norm``: RMSNorm on q and k, per head (Qwen3, Gemma 3) or over the whole projection (OLMo 2).
+    ``qk_norm``: RMSNorm on q and k, per head (Qwen3, Gemma 3) or over the whole projection
+    (OLMo 2).
     ``sinks``: one learned attention-sink logit per head (gpt-oss).
     ``has_v=False``: values are computed from the key projection (Gemma 4 ``attention_k_eq_v``).
     """
@@ -101,7 +102,8 @@ def mla_attention(
             *norms(layer, q_lora_rank, 1),
             *linear("attn_q_b", layer, heads * qk_head_dim, q_lora_rank),
         ]
-    return tensors + [
+    return [
+        *tensors,
         *linear("attn_kv_a", layer, kv_lora_rank + qk_rope_head_dim, hidden, bias),
         *norms(layer, kv_lora_rank, 1),
         *linear("attn_kv_b", layer, heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank),

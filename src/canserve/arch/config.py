@@ -86,7 +86,8 @@ def spec_from_config(raw: Mapping[str, Any], model_id: str = "") -> ModelSpec:
         model_id=model_id or str(raw.get("_name_or_path") or model_type),
         model_type=model_type,
         hidden_size=f.int("hidden_size", f.int("n_embed", 0, minimum=0) or None),
-        num_hidden_layers=len(built.cache_layers) if model_type != "nemotron_h"
+        num_hidden_layers=len(built.cache_layers)
+        if model_type != "nemotron_h"
         else f.int("num_hidden_layers"),
         vocab_size=f.int("vocab_size"),
         num_attention_heads=f.int("num_attention_heads", f.int("n_head", 0, minimum=0) or None),

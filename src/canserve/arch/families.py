@@ -54,7 +54,9 @@ def _head_dim(f: Fields) -> int:
 
 
 def _kv_cache(kv_heads: int, head_dim: int, window: int | None) -> CacheLayer:
-    return CacheLayer("attention", kv_elements_per_token=2 * kv_heads * head_dim, window_tokens=window)
+    return CacheLayer(
+        "attention", kv_elements_per_token=2 * kv_heads * head_dim, window_tokens=window
+    )
 
 
 def _layer_windows(f: Fields, default_sliding: Callable[[int], bool]) -> list[int | None]:
@@ -107,16 +109,27 @@ def _dense(style: _DenseStyle) -> Callable[[Fields], Built]:
         caches = []
         for i, window in enumerate(windows):
             tensors += blocks.gqa_attention(
-                i, hidden, heads, kv_heads, head_dim,
-                qkv_bias=_flag(f, style.qkv_bias), o_bias=_flag(f, style.o_bias), qk_norm=qk_norm,
-            )  # fmt: skip
+                i,
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                qkv_bias=_flag(f, style.qkv_bias),
+                o_bias=_flag(f, style.o_bias),
+                qk_norm=qk_norm,
+            )
             tensors += blocks.gated_mlp(i, hidden, inner, _flag(f, style.mlp_bias))
             tensors += blocks.norms(i, hidden, style.norms_per_layer)
             caches.append(_kv_cache(kv_heads, head_dim, window))
         return Built(
-            tensors, caches, tied, head_dim, kv_heads, inner,
+            tensors,
+            caches,
+            tied,
+            head_dim,
+            kv_heads,
+            inner,
             f.int("max_position_embeddings", 2048),
-        )  # fmt: skip
+        )
 
     return build
 
@@ -140,11 +153,20 @@ _DENSE_FAMILIES = {
     "olmo2": _DenseStyle(mlp_bias=False, qk_norm="full"),
     "phi3": _DenseStyle(qkv_bias=False, o_bias=False, mlp_bias=False),
     "cohere": _DenseStyle(tie_default=True, mlp_bias=False, norms_per_layer=1),
-    "gemma2": _DenseStyle(tie_default=True, mlp_bias=False, norms_per_layer=4,
-                          sliding=_every("sliding_window_pattern", 2)),
-    "gemma3_text": _DenseStyle(tie_default=True, mlp_bias=False, norms_per_layer=4,
-                               qk_norm="per_head", sliding=_every("sliding_window_pattern", 6)),
-}  # fmt: skip
+    "gemma2": _DenseStyle(
+        tie_default=True,
+        mlp_bias=False,
+        norms_per_layer=4,
+        sliding=_every("sliding_window_pattern", 2),
+    ),
+    "gemma3_text": _DenseStyle(
+        tie_default=True,
+        mlp_bias=False,
+        norms_per_layer=4,
+        qk_norm="per_head",
+        sliding=_every("sliding_window_pattern", 6),
+    ),
+}
 
 
 # ---------------------------------------------------------------- Falcon (RefinedWeb)
@@ -165,14 +187,23 @@ def _falcon(f: Fields) -> Built:
     tensors.append(Tensor("norm", None, (hidden,)))  # ln_f is a LayerNorm: it has a bias too
     caches = []
     for i in range(layers):
-        tensors += blocks.gqa_attention(i, hidden, heads, kv_heads, head_dim, qkv_bias=bias,
-                                        o_bias=bias)  # fmt: skip
+        tensors += blocks.gqa_attention(
+            i, hidden, heads, kv_heads, head_dim, qkv_bias=bias, o_bias=bias
+        )
         tensors += blocks.plain_mlp(i, hidden, inner, bias)
         tensors += blocks.norms(i, hidden, 2 if new_arch else 1, with_bias=True)
         caches.append(_kv_cache(kv_heads, head_dim, None))
     notes = ["legacy RefinedWeb config read as Falcon (n_head -> num_attention_heads, ...)"]
-    return Built(tensors, caches, tied, head_dim, kv_heads, inner,
-                 f.int("max_position_embeddings", 2048), notes=notes)  # fmt: skip
+    return Built(
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        inner,
+        f.int("max_position_embeddings", 2048),
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------- mixture of experts
@@ -207,36 +238,58 @@ def _moe_attention_family(
         tensors += blocks.norms(i, hidden, 2)
         caches.append(_kv_cache(kv_heads, head_dim, window))
     return Built(
-        tensors, caches, tied, head_dim, kv_heads, dense_inner,
-        f.int("max_position_embeddings", 4096), num_experts=experts, num_experts_per_tok=top_k,
-        moe_intermediate_size=moe_inner, shared_expert_intermediate_size=shared_inner,
-    )  # fmt: skip
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        dense_inner,
+        f.int("max_position_embeddings", 4096),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inner,
+        shared_expert_intermediate_size=shared_inner,
+    )
 
 
 def _mixtral(f: Fields) -> Built:
     inner = f.int("intermediate_size")
     return _moe_attention_family(
-        f, experts_field="num_local_experts", qk_norm="none", is_moe_layer=lambda i: True,
-        dense_inner=inner, moe_inner=inner,
-    )  # fmt: skip
+        f,
+        experts_field="num_local_experts",
+        qk_norm="none",
+        is_moe_layer=lambda i: True,
+        dense_inner=inner,
+        moe_inner=inner,
+    )
 
 
 def _qwen3_moe(f: Fields) -> Built:
     step, dense_only = f.int("decoder_sparse_step", 1), set(f.int_list("mlp_only_layers"))
     return _moe_attention_family(
-        f, experts_field="num_experts", qk_norm="per_head",
+        f,
+        experts_field="num_experts",
+        qk_norm="per_head",
         is_moe_layer=lambda i: i not in dense_only and (i + 1) % step == 0,
-        dense_inner=f.int("intermediate_size"), moe_inner=f.int("moe_intermediate_size"),
-    )  # fmt: skip
+        dense_inner=f.int("intermediate_size"),
+        moe_inner=f.int("moe_intermediate_size"),
+    )
 
 
 def _qwen3_next(f: Fields) -> Built:
     """Qwen3-Next: 3 of 4 layers Gated DeltaNet (fixed state), 1 of 4 gated full attention;
     every layer a routed MoE with one gated shared expert."""
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
-    kv_heads, head_dim, layers = f.int("num_key_value_heads"), _head_dim(f), f.int("num_hidden_layers")
+    kv_heads, head_dim, layers = (
+        f.int("num_key_value_heads"),
+        _head_dim(f),
+        f.int("num_hidden_layers"),
+    )
     experts, top_k = f.int("num_experts"), f.int("num_experts_per_tok")
-    moe_inner, shared_inner = f.int("moe_intermediate_size"), f.int("shared_expert_intermediate_size")
+    moe_inner, shared_inner = (
+        f.int("moe_intermediate_size"),
+        f.int("shared_expert_intermediate_size"),
+    )
     interval = f.int("full_attention_interval", 4)
     types = f.str_list("layer_types", layers) or [
         "full_attention" if (i + 1) % interval == 0 else "linear_attention" for i in range(layers)
@@ -247,12 +300,14 @@ def _qwen3_next(f: Fields) -> Built:
     for i, kind in enumerate(types):
         if kind == "linear_attention":
             mixer, state = blocks.gated_deltanet(
-                i, hidden, key_heads=f.int("linear_num_key_heads"),
+                i,
+                hidden,
+                key_heads=f.int("linear_num_key_heads"),
                 value_heads=f.int("linear_num_value_heads"),
                 key_head_dim=f.int("linear_key_head_dim"),
                 value_head_dim=f.int("linear_value_head_dim"),
                 conv_kernel=f.int("linear_conv_kernel_dim"),
-            )  # fmt: skip
+            )
             tensors += mixer
             caches.append(CacheLayer("state", state_elements=state))
         else:
@@ -268,16 +323,28 @@ def _qwen3_next(f: Fields) -> Built:
             tensors += blocks.gated_mlp(i, hidden, f.int("intermediate_size"))
         tensors += blocks.norms(i, hidden, 2)
     return Built(
-        tensors, caches, tied, head_dim, kv_heads, f.int("intermediate_size"),
-        f.int("max_position_embeddings"), num_experts=experts, num_experts_per_tok=top_k,
-        moe_intermediate_size=moe_inner, shared_expert_intermediate_size=shared_inner,
-    )  # fmt: skip
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        f.int("intermediate_size"),
+        f.int("max_position_embeddings"),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inner,
+        shared_expert_intermediate_size=shared_inner,
+    )
 
 
 def _deepseek(f: Fields) -> Built:
     """DeepSeek-V2/V3 and Kimi K2: MLA attention; the first ``first_k_dense_replace`` layers
     dense, the rest routed experts + ``n_shared_experts`` shared ones (fused as one MLP)."""
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    hidden, heads, layers = (
+        f.int("hidden_size"),
+        f.int("num_attention_heads"),
+        f.int("num_hidden_layers"),
+    )
     kv_lora, rope = f.int("kv_lora_rank"), f.int("qk_rope_head_dim")
     experts, top_k = f.int("n_routed_experts"), f.int("num_experts_per_tok")
     moe_inner = f.int("moe_intermediate_size")
@@ -287,10 +354,16 @@ def _deepseek(f: Fields) -> Built:
     caches = []
     for i in range(layers):
         tensors += blocks.mla_attention(
-            i, hidden, heads, q_lora_rank=f.opt_int("q_lora_rank"), kv_lora_rank=kv_lora,
-            qk_nope_head_dim=f.int("qk_nope_head_dim"), qk_rope_head_dim=rope,
-            v_head_dim=f.int("v_head_dim"), bias=f.bool("attention_bias", False),
-        )  # fmt: skip
+            i,
+            hidden,
+            heads,
+            q_lora_rank=f.opt_int("q_lora_rank"),
+            kv_lora_rank=kv_lora,
+            qk_nope_head_dim=f.int("qk_nope_head_dim"),
+            qk_rope_head_dim=rope,
+            v_head_dim=f.int("v_head_dim"),
+            bias=f.bool("attention_bias", False),
+        )
         if i >= first_dense and i % freq == 0:
             tensors += blocks.routed_experts(i, hidden, moe_inner, experts)
             if shared_inner:
@@ -301,13 +374,24 @@ def _deepseek(f: Fields) -> Built:
         caches.append(CacheLayer("mla", kv_elements_per_token=kv_lora + rope))
     notes = []
     if f.int("num_nextn_predict_layers", 0, minimum=0):
-        notes.append("the checkpoint's multi-token-prediction layer is not counted "
-                     "(transformers does not instantiate it; vLLM loads it only for MTP speculation)")  # fmt: skip
+        notes.append(
+            "the checkpoint's multi-token-prediction layer is not counted "
+            "(transformers does not instantiate it; vLLM loads it only for MTP speculation)"
+        )
     return Built(
-        tensors, caches, tied, f.int("qk_nope_head_dim") + rope, 1, f.int("intermediate_size"),
-        f.int("max_position_embeddings"), num_experts=experts, num_experts_per_tok=top_k,
-        moe_intermediate_size=moe_inner, shared_expert_intermediate_size=shared_inner, notes=notes,
-    )  # fmt: skip
+        tensors,
+        caches,
+        tied,
+        f.int("qk_nope_head_dim") + rope,
+        1,
+        f.int("intermediate_size"),
+        f.int("max_position_embeddings"),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inner,
+        shared_expert_intermediate_size=shared_inner,
+        notes=notes,
+    )
 
 
 def _gpt_oss(f: Fields) -> Built:
@@ -329,9 +413,17 @@ def _gpt_oss(f: Fields) -> Built:
         tensors += blocks.norms(i, hidden, 2)
         caches.append(_kv_cache(kv_heads, head_dim, window))
     return Built(
-        tensors, caches, tied, head_dim, kv_heads, inner, f.int("max_position_embeddings"),
-        num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=inner,
-    )  # fmt: skip
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        inner,
+        f.int("max_position_embeddings"),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=inner,
+    )
 
 
 def _llama4(f: Fields) -> Built:
@@ -339,7 +431,11 @@ def _llama4(f: Fields) -> Built:
     shared expert), dense MLPs of ``intermediate_size_mlp`` elsewhere; RoPE layers use chunked
     local attention (``attention_chunk_size``), every 4th layer is global NoPE attention."""
     hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
-    kv_heads, head_dim, layers = f.int("num_key_value_heads"), _head_dim(f), f.int("num_hidden_layers")
+    kv_heads, head_dim, layers = (
+        f.int("num_key_value_heads"),
+        _head_dim(f),
+        f.int("num_hidden_layers"),
+    )
     experts, top_k = f.int("num_local_experts"), f.int("num_experts_per_tok")
     inner, dense_inner = f.int("intermediate_size"), f.int("intermediate_size_mlp")
     step = f.int("interleave_moe_layer_step", 1)
@@ -361,11 +457,19 @@ def _llama4(f: Fields) -> Built:
         tensors += blocks.norms(i, hidden, 2)
         caches.append(_kv_cache(kv_heads, head_dim, chunk if rope_layers[i] else None))
     return Built(
-        tensors, caches, tied, head_dim, kv_heads, dense_inner,
-        f.int("max_position_embeddings"), num_experts=experts, num_experts_per_tok=top_k,
-        moe_intermediate_size=inner, shared_expert_intermediate_size=inner,
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        dense_inner,
+        f.int("max_position_embeddings"),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=inner,
+        shared_expert_intermediate_size=inner,
         notes=["text model only; the vision encoder is not counted"],
-    )  # fmt: skip
+    )
 
 
 def _gemma4(f: Fields) -> Built:
@@ -383,8 +487,12 @@ def _gemma4(f: Fields) -> Built:
     experts = f.int("num_experts") if moe else 0
     top_k = f.int("top_k_experts", f.int("num_experts_per_tok", 0, minimum=0) or None) if moe else 0
     moe_inner = f.int("moe_intermediate_size") if moe else 0
-    if f.int("hidden_size_per_layer_input", 0, minimum=0) or f.int("num_kv_shared_layers", 0, minimum=0):
-        raise ConfigError(f"{f.source}: Gemma 4 per-layer inputs / shared KV layers are not supported")
+    if f.int("hidden_size_per_layer_input", 0, minimum=0) or f.int(
+        "num_kv_shared_layers", 0, minimum=0
+    ):
+        raise ConfigError(
+            f"{f.source}: Gemma 4 per-layer inputs / shared KV layers are not supported"
+        )
     tensors, tied = _embeddings(f, tie_default=True)
     caches = []
     for i, window in enumerate(_layer_windows(f, lambda i: (i + 1) % 6 != 0)):
@@ -400,11 +508,21 @@ def _gemma4(f: Fields) -> Built:
             tensors += blocks.norms(i, hidden, 3)
         caches.append(_kv_cache(kv, dim, window))
     return Built(
-        tensors, caches, tied, head_dim, kv_heads, inner, f.int("max_position_embeddings"),
-        num_experts=experts, num_experts_per_tok=top_k, moe_intermediate_size=moe_inner,
-        notes=["text model only; the vision encoder is not counted",
-               "global layers cache K and V separately even when V is computed from K"],
-    )  # fmt: skip
+        tensors,
+        caches,
+        tied,
+        head_dim,
+        kv_heads,
+        inner,
+        f.int("max_position_embeddings"),
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inner,
+        notes=[
+            "text model only; the vision encoder is not counted",
+            "global layers cache K and V separately even when V is computed from K",
+        ],
+    )
 
 
 def _nemotron_h(f: Fields) -> Built:
@@ -422,24 +540,35 @@ def _nemotron_h(f: Fields) -> Built:
     for i, kind in enumerate(pattern):
         if kind == "M":
             mixer, state = blocks.mamba2_mixer(
-                i, hidden, heads=f.int("mamba_num_heads"), head_dim=f.int("mamba_head_dim"),
-                state_size=f.int("ssm_state_size"), groups=f.int("n_groups"),
-                conv_kernel=f.int("conv_kernel"), proj_bias=f.bool("use_bias", False),
+                i,
+                hidden,
+                heads=f.int("mamba_num_heads"),
+                head_dim=f.int("mamba_head_dim"),
+                state_size=f.int("ssm_state_size"),
+                groups=f.int("n_groups"),
+                conv_kernel=f.int("conv_kernel"),
+                proj_bias=f.bool("use_bias", False),
                 conv_bias=f.bool("use_conv_bias", True),
-            )  # fmt: skip
+            )
             tensors += mixer
             caches.append(CacheLayer("state", state_elements=state))
         elif kind == "*":
             tensors += blocks.gqa_attention(
-                i, hidden, heads, kv_heads, head_dim,
-                qkv_bias=f.bool("attention_bias", False), o_bias=f.bool("attention_bias", False),
-            )  # fmt: skip
+                i,
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                qkv_bias=f.bool("attention_bias", False),
+                o_bias=f.bool("attention_bias", False),
+            )
             caches.append(_kv_cache(kv_heads, head_dim, None))
         else:
             tensors += blocks.plain_mlp(i, hidden, inner, f.bool("mlp_bias", False))
         tensors += blocks.norms(i, hidden, 1)
-    return Built(tensors, caches, tied, head_dim, kv_heads, inner,
-                 f.int("max_position_embeddings", 4096))  # fmt: skip
+    return Built(
+        tensors, caches, tied, head_dim, kv_heads, inner, f.int("max_position_embeddings", 4096)
+    )
 
 
 FAMILIES: dict[str, Callable[[Fields], Built]] = {

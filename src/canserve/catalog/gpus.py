@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
@@ -44,14 +45,15 @@ class GPU:
         return dtype in self.peak_flops
 
 
-def _from_row(row: dict[str, object]) -> GPU:
+def _from_row(row: dict[str, Any]) -> GPU:
     fields = dict(row)
-    flops = {k: float(fields.pop(f"peak_flops_{k}")) for k in _FLOPS_KEYS  # type: ignore[arg-type]
-             if f"peak_flops_{k}" in fields}  # fmt: skip
+    flops = {
+        k: float(fields.pop(f"peak_flops_{k}")) for k in _FLOPS_KEYS if f"peak_flops_{k}" in fields
+    }
     known = GPU.__dataclass_fields__
     extra = {k: fields.pop(k) for k in list(fields) if k not in known}
     return GPU(
-        **{**fields, "aliases": tuple(fields.get("aliases", ()))},  # type: ignore[arg-type]
+        **{**fields, "aliases": tuple(fields.get("aliases", ()))},
         peak_flops=flops,
         extra=extra,
     )

@@ -21,7 +21,9 @@ def fetch_config(repo_id: str) -> Path:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError:  # pragma: no cover - depends on the install
-        raise ConfigError("Hub look-up needs huggingface_hub: pip install 'canserve[hub]'") from None
+        raise ConfigError(
+            "Hub look-up needs huggingface_hub: pip install 'canserve[hub]'"
+        ) from None
     if repo_id.count("/") != 1:
         raise UnknownModelError(repo_id, (), "a Hub id looks like org/name")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
@@ -44,11 +44,11 @@ class QuantFormat:
         return self.kind == "gguf" or bool(self.quantized_roles)
 
 
-def _from_row(row: dict[str, object]) -> QuantFormat:
+def _from_row(row: dict[str, Any]) -> QuantFormat:
     fields = dict(row)
-    fields["aliases"] = tuple(row.get("aliases", ()))  # type: ignore[arg-type]
-    fields["quantized_roles"] = frozenset(row.get("quantized_roles", ()))  # type: ignore[arg-type]
-    return QuantFormat(**fields)  # type: ignore[arg-type]
+    fields["aliases"] = tuple(row.get("aliases", ()))
+    fields["quantized_roles"] = frozenset(row.get("quantized_roles", ()))
+    return QuantFormat(**fields)
 
 
 @cache

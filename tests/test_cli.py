@@ -1,0 +1,167 @@
+"""The command line as a user runs it: exit codes, one-line errors, JSON keys, README examples."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMORY_KEYS = {
+    "model",
+    "params_total",
+    "params_active",
+    "weights_bytes",
+    "kv_bytes_per_token",
+    "kv_cache_bytes",
+    "activation_bytes",
+    "overhead_bytes",
+    "total_bytes",
+}
+GPU_KEYS = {"gpu_memory_bytes", "fits", "max_concurrent_sequences"}
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "canserve", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=60,
+    )
+
+
+def test_memory_json_keys_and_integer_bytes():
+    proc = run(
+        "memory",
+        "llama-3.1-70b",
+        "--quant",
+        "awq",
+        "--gpu",
+        "A100-80GB",
+        "--batch",
+        "50",
+        "--context",
+        "8192",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data.keys() >= MEMORY_KEYS | GPU_KEYS
+    for key in MEMORY_KEYS - {"model"}:
+        assert isinstance(data[key], int)
+    assert data["fits"] is False
+
+
+def test_memory_without_gpu_has_no_verdict():
+    data = json.loads(run("memory", "qwen3-8b", "--json").stdout)
+    assert data.keys() >= MEMORY_KEYS and data["fits"] is None
+
+
+def test_human_output_has_gb_and_gib_columns():
+    proc = run("memory", "llama-3.1-8b", "--quant", "awq", "--gpu", "RTX-4090", "--batch", "2")
+    assert proc.returncode == 0
+    assert " GB" in proc.stdout and " GiB" in proc.stdout and "FITS" in proc.stdout
+
+
+def test_dtype_is_an_alias_of_quant():
+    a = json.loads(run("memory", "llama-3.1-8b", "--dtype", "fp8", "--json").stdout)
+    assert a["quantization"] == "fp8"
+
+
+def test_config_path_and_folder(tmp_path):
+    src = ROOT / "src/canserve/catalog/data/models/Qwen__Qwen3-0.6B.json"
+    (tmp_path / "config.json").write_text(src.read_text())
+    by_file = json.loads(run("memory", "--config", str(src), "--json").stdout)
+    by_dir = json.loads(run("memory", "--config", str(tmp_path), "--json").stdout)
+    assert by_file["params_total"] == by_dir["params_total"] == 596_049_920
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("memory", "no-such-model"),
+        ("memory", "llama-3.1-8b", "--gpu", "H1000"),
+        ("memory", "llama-3.1-8b", "--batch", "-3"),
+        ("memory", "llama-3.1-8b", "--batch", "many"),
+        ("memory", "llama-3.1-8b", "--context", "10000000"),
+        ("memory", "llama-3.1-8b", "--quant", "int3"),
+        ("memory", "llama-3.1-8b", "--kv-dtype", "fp6"),
+        ("memory", "llama-3.1-8b", "--tp", "5"),
+        ("memory", "--config", "/nonexistent/config.json"),
+        ("memory", "llama-3.1-8b", "--frobnicate"),
+        ("memory",),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_malformed_config_json(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text("{not json")
+    proc = run("memory", "--config", str(bad))
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+    bad.write_text('{"model_type": "bert", "hidden_size": 768}')
+    proc = run("memory", "--config", str(bad))
+    assert proc.returncode == 2 and "not a decoder LLM" in proc.stderr
+
+
+def test_unknown_model_suggests_close_matches():
+    proc = run("memory", "llama-3.1-7b")
+    assert "close matches" in proc.stderr and "llama-3.1-70b" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["models", "gpus", "quants", "frameworks"])
+def test_listings_json(command):
+    proc = run(command, "--json")
+    assert proc.returncode == 0
+    assert len(json.loads(proc.stdout)) >= 6
+
+
+def test_models_filter():
+    rows = json.loads(run("models", "qwen3", "--json").stdout)
+    assert rows and all("qwen3" in r["id"].lower() for r in rows)
+
+
+def test_gpus_filter():
+    rows = json.loads(run("gpus", "h100", "--json").stdout)
+    assert {r["id"] for r in rows} == {"H100-SXM-80GB", "H100-PCIE-80GB", "H100-NVL-94GB"}
+
+
+def test_readme_commands_run():
+    """Every `canserve ...` line in the README's code blocks runs and exits 0."""
+    lines = [
+        line.strip().removeprefix("$ ")
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.strip().removeprefix("$ ").startswith("canserve ")
+    ]
+    assert lines
+    for line in lines:
+        proc = run(*line.split()[1:])
+        assert proc.returncode == 0, (line, proc.stderr)
+
+
+def test_hub_lookup_reads_the_local_cache_offline(tmp_path):
+    """--hub goes through huggingface_hub; offline, a cached config.json is found, a missing one
+    is a one-line error. The cache is laid out as huggingface_hub lays it out."""
+    repo = tmp_path / "models--acme--tiny-llama"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    src = ROOT / "src/canserve/catalog/data/models/meta-llama__Llama-3.2-1B-Instruct.json"
+    (snap / "config.json").write_text(src.read_text())
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    proc = run("memory", "acme/tiny-llama", "--hub", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["params_total"] == 1_235_814_400
+    missing = run("memory", "acme/absent", "--hub", env=env)
+    assert missing.returncode == 2 and "offline" in missing.stderr
+    assert run("memory", "acme/tiny-llama", env=env).returncode == 2  # no --hub: catalog only
