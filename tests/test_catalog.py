@@ -97,7 +97,7 @@ def test_gpu_short_aliases(alias, gpu_id):
 
 
 def test_h100_memory_is_the_measured_device_total():
-    # /work/shared/calibration/h100_microbench.json total_memory_bytes
+    # calibration/h100-2026-11-26/h100_microbench.json total_memory_bytes
     assert get_gpu("H100").memory_bytes == 85_017_493_504
 
 

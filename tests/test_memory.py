@@ -7,7 +7,7 @@ import pytest
 
 from canserve import InvalidInputError, estimate_memory, get_gpu, get_model
 
-CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "calibration"
+CALIBRATION = Path(__file__).resolve().parents[1] / "calibration" / "h100-2026-11-26"
 LLAMA_8B = get_model("llama-3.1-8b")
 LLAMA_70B = get_model("llama-3.1-70b")
 GIB = 2**30
@@ -22,7 +22,6 @@ def test_reproduces_vllm_0_11_kv_budget_on_h100():
     assert est.engine_kv_budget_bytes_per_gpu / GIB == pytest.approx(51.38, rel=0.03)
 
 
-@pytest.mark.skipif(not CALIBRATION.exists(), reason="shared calibration data not present")
 def test_reproduces_transformers_generate_peak_memory():
     with (CALIBRATION / "h100_hf_transformers_generate_llama-3.1-8b.csv").open() as fh:
         rows = list(csv.DictReader(fh))
