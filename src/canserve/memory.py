@@ -73,6 +73,7 @@ class MemoryEstimate:
     overhead_bytes: int
     total_bytes: int
     per_gpu: dict[str, int]
+    activation_detail: dict[str, int]
     weights_by_role_bytes: dict[str, int]
     max_num_seqs: int
     max_num_batched_tokens: int
@@ -137,18 +138,27 @@ def _kv_seq_bytes(layout: KVLayout, tokens: int, bits: float, block: int) -> int
     return math.ceil(elements * bits / 8) + math.ceil(layout.state_elements * STATE_BITS / 8)
 
 
-def _activation_bytes(
-    spec: ModelSpec, fw: Framework, tp: int, chunk_tokens: int, logits_rows: int
-) -> int:
-    """Peak activation memory on one GPU: the prefill chunk through the widest layer, plus the
-    sampler's fp32 logits rows (vocab-wide; gathered whole on every tensor-parallel rank)."""
+def _activation_parts(
+    spec: ModelSpec, fw: Framework, tp: int, tokens: int, logits_rows: int
+) -> tuple[int, int]:
+    """(forward, logits) activation bytes on one GPU for a step of ``tokens`` tokens: the
+    widest layer's live tensors, and the sampler's fp32 logits rows (vocab-wide; gathered whole
+    on every tensor-parallel rank)."""
     per_token = (
         fw.activation_hidden_copies * spec.hidden_size
         + fw.activation_inner_copies * math.ceil(spec.active_inner_width / tp)
     ) * ACTIVATION_BYTES
-    rows = chunk_tokens if fw.logits_rows == "chunk_tokens" else logits_rows
+    rows = tokens if fw.logits_rows == "chunk_tokens" else logits_rows
     logits = rows * spec.vocab_size * LOGITS_BYTES * fw.logits_fp32_copies
-    return int(chunk_tokens * per_token + logits)
+    return int(tokens * per_token), int(logits)
+
+
+def _activation_bytes(
+    spec: ModelSpec, fw: Framework, tp: int, chunk_tokens: int, logits_rows: int
+) -> int:
+    """Peak activation memory on one GPU: a step with a full prefill chunk and every running
+    sequence sampling (what vLLM's profile run reserves)."""
+    return sum(_activation_parts(spec, fw, tp, chunk_tokens, logits_rows))
 
 
 def _overhead_bytes(fw: Framework, group_size: int) -> int:
@@ -229,6 +239,8 @@ def estimate_memory(
     kv_seq_gpu = int(_kv_seq_bytes(layout, ctx, bits, block) * pp_share)
     kv_gpu = batch * kv_seq_gpu
     act_gpu = act(batch)
+    prefill_fwd, prefill_logits = _activation_parts(spec, fw, tp_size, chunk, seqs)
+    decode_fwd, decode_logits = _activation_parts(spec, fw, tp_size, batch, batch)
     overhead_gpu = _overhead_bytes(fw, group)
     total_gpu = weights.per_gpu_bytes + kv_gpu + act_gpu + overhead_gpu
 
@@ -258,6 +270,12 @@ def estimate_memory(
             activation_bytes=act_gpu,
             overhead_bytes=overhead_gpu,
             total_bytes=total_gpu,
+        ),
+        activation_detail=dict(
+            prefill_chunk_tokens=chunk,
+            prefill_forward_bytes=prefill_fwd,
+            sampler_logits_bytes=prefill_logits,
+            decode_step_bytes=decode_fwd + decode_logits,
         ),
         weights_by_role_bytes=dict(weights.by_role_bytes),
         max_num_seqs=seqs,
