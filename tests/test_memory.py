@@ -133,6 +133,9 @@ def test_defaults_to_checkpoint_format():
         (dict(headroom=1.5), "headroom"),
         (dict(gpus=2), "--gpus needs --gpu"),
         (dict(avg_context=10_000, context=8192), "avg_context"),
+        (dict(max_num_batched_tokens=-5), "max_num_batched_tokens"),
+        (dict(max_num_seqs=0), "max_num_seqs"),
+        (dict(pp=0), "pipeline_parallel_size"),
     ],
 )
 def test_bad_input(kwargs, message):

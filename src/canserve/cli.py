@@ -251,7 +251,7 @@ def gpus(
     table = Table(title=f"{len(rows)} GPUs")
     for col in (
         "id",
-        "aliases",
+        "alias",
         "memory GB",
         "memory GiB",
         "HBM TB/s",
@@ -260,12 +260,12 @@ def gpus(
         "link GB/s",
         "TDP W",
     ):
-        table.add_column(col, justify="left" if col in ("id", "aliases") else "right")
+        table.add_column(col, justify="left" if col in ("id", "alias") else "right")
     for r in rows:
         fp8 = r["peak_flops"].get("fp8")
         table.add_row(
             r["id"],
-            ", ".join(r["aliases"]),
+            r["aliases"][0] if r["aliases"] else "",
             f"{r['memory_bytes'] / 1e9:,.1f}",
             f"{r['memory_bytes'] / 2**30:,.1f}",
             f"{r['hbm_bytes_per_s'] / 1e12:.2f}",

@@ -220,6 +220,8 @@ def estimate_memory(
     )
     seqs = batch if max_num_seqs is None else max_num_seqs
     _check("max_num_seqs", seqs, 1, _MAX_BATCH)
+    if max_num_batched_tokens is not None:
+        _check("max_num_batched_tokens", max_num_batched_tokens, 1, 10_000_000)
     # transformers has no chunked prefill: the whole batch of prompts goes through at once
     chunk_limit = (max_num_batched_tokens or chunk_default) if fw.kv_allocation != "dynamic" else 0
 
