@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,dev,hub]'
+	$(BIN)/pip install --quiet -e '.[test,dev,hub,plot]'
 	touch $@
 
 run: $(STAMP)
@@ -29,6 +29,7 @@ test: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_perf_accuracy.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -165,3 +165,85 @@ def test_hub_lookup_reads_the_local_cache_offline(tmp_path):
     missing = run("memory", "acme/absent", "--hub", env=env)
     assert missing.returncode == 2 and "offline" in missing.stderr
     assert run("memory", "acme/tiny-llama", env=env).returncode == 2  # no --hub: catalog only
+
+
+PERF_KEYS = {
+    "decode_step_s",
+    "decode_tokens_per_s",
+    "tpot_s",
+    "prefill_tokens_per_s",
+    "ttft_s",
+    "e2e_s",
+    "bound",
+}
+
+
+def test_perf_json_keys():
+    proc = run(
+        "perf",
+        "llama-3.1-8b",
+        "--gpu",
+        "H100",
+        "--batch",
+        "16",
+        "--context",
+        "4096",
+        "--prompt",
+        "1000",
+        "--output",
+        "200",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout).keys() >= PERF_KEYS
+
+
+def test_perf_with_config_path():
+    src = ROOT / "src/canserve/catalog/data/models/Qwen__Qwen3-0.6B.json"
+    proc = run("perf", "--config", str(src), "--gpu", "L4", "--json")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_perf_sweep_and_plot(tmp_path):
+    png = tmp_path / "curve.png"
+    proc = run(
+        "perf",
+        "llama-3.1-8b",
+        "--gpu",
+        "H100",
+        "--sweep",
+        "batch=1,8,64",
+        "--plot",
+        str(png),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["batch"] for r in rows] == [1, 8, 64]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = tmp_path / "curve.svg"
+    assert (
+        run(
+            "perf", "llama-3.1-8b", "--gpu", "H100", "--sweep", "batch=1,2", "--plot", str(svg)
+        ).returncode
+        == 0
+    )
+    assert svg.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("perf", "llama-3.1-8b"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--sweep", "size=1,2"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--sweep", "batch=a,b"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--tp", "3"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--plot", "x.png"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--sweep", "batch=1", "--plot", "x.gif"),
+        ("perf", "llama-3.1-8b", "--gpu", "H100", "--calibration", "/nonexistent.toml"),
+    ],
+)
+def test_perf_bad_input(args):
+    proc = run(*args)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+    assert proc.stderr.count("\n") == 1

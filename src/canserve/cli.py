@@ -19,8 +19,9 @@ from canserve.catalog.frameworks import list_frameworks
 from canserve.catalog.gpus import GPU, list_gpus
 from canserve.catalog.models import list_models, load_model
 from canserve.catalog.quant import list_quants
-from canserve.errors import CanserveError
+from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
+from canserve.perf import PerfEstimate, estimate_perf, sweep_batch
 from canserve.units import format_bytes
 
 app = typer.Typer(
@@ -171,6 +172,146 @@ def _print_verdict(est: MemoryEstimate) -> None:
             f" reserved per sequence, {alloc.waste_fraction:.1%} wasted, "
             f"max {alloc.max_concurrent_sequences:,} sequences"
         )
+
+
+def _parse_sweep(text: str) -> list[int]:
+    """``batch=1,8,32`` -> [1, 8, 32]."""
+    name, _, values = text.partition("=")
+    if name.strip() != "batch" or not values:
+        raise InvalidInputError(f"--sweep takes batch=1,8,32,..., got {text!r}")
+    try:
+        batches = [int(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(f"--sweep values must be integers, got {values!r}") from None
+    if not batches:
+        raise InvalidInputError("--sweep needs at least one batch size")
+    return batches
+
+
+@app.command()
+def perf(
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    hub: HubOpt = False,
+    gpu: Annotated[str | None, typer.Option(help="GPU name (see: canserve gpus).")] = None,
+    quant: Annotated[
+        str | None,
+        typer.Option("--quant", "--dtype", help="Weight format: bf16, fp8, awq, gptq, q4_k_m, ..."),
+    ] = None,
+    kv_dtype: Annotated[
+        str, typer.Option("--kv-dtype", help="KV cache dtype: auto, fp8, int8, q8_0, ...")
+    ] = "auto",
+    batch: Annotated[int, typer.Option(help="Concurrent sequences decoding together.")] = 1,
+    context: Annotated[
+        int | None, typer.Option(help="Tokens in each sequence's KV cache (default 8192).")
+    ] = None,
+    prompt: Annotated[int | None, typer.Option(help="Prompt tokens (for TTFT and e2e).")] = None,
+    output: Annotated[int | None, typer.Option(help="Output tokens (for e2e).")] = None,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel size.")] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline-parallel size.")] = 1,
+    framework: Annotated[str, typer.Option(help="vllm, sglang, tensorrt-llm, tgi, ...")] = "vllm",
+    max_num_batched_tokens: Annotated[int | None, typer.Option(help="Prefill chunk.")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="A calibration TOML that overrides the built-in one.")
+    ] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="Batch-size curve, e.g. batch=1,8,32,128.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the batch curve as PNG or SVG (with --sweep).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decode step, TPOT, prefill, TTFT and end-to-end latency on one replica."""
+    if gpu is None:
+        raise InvalidInputError("perf needs --gpu NAME (see: canserve gpus)")
+    spec = load_model(model, config, hub=hub)
+    kwargs: dict[str, Any] = dict(
+        model=spec,
+        gpu=gpu,
+        quant=quant,
+        kv_dtype=kv_dtype,
+        context=context,
+        prompt=prompt,
+        output=output,
+        tp=tp,
+        pp=pp,
+        framework=framework,
+        max_num_batched_tokens=max_num_batched_tokens,
+        calibration=calibration,
+    )
+    if sweep is None:
+        if plot is not None:
+            raise InvalidInputError("--plot needs --sweep batch=...")
+        est = estimate_perf(batch=batch, **kwargs)
+        _print_json(est.to_dict()) if as_json else _print_perf(est)
+        return
+    curve = sweep_batch(_parse_sweep(sweep), **kwargs)
+    if plot is not None:
+        from canserve.report.plots import plot_batch_curve
+
+        plot_batch_curve(curve, plot)
+    if as_json:
+        _print_json([e.to_dict() for e in curve])
+    else:
+        _print_curve(curve, plot)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.2f} ms"
+
+
+def _print_perf(est: PerfEstimate) -> None:
+    out.print(
+        f"{est.model} · {est.quantization} · KV {est.kv_cache_dtype} · {est.framework} · "
+        f"{est.gpu} x{est.tensor_parallel_size * est.pipeline_parallel_size} (tp "
+        f"{est.tensor_parallel_size}, pp {est.pipeline_parallel_size}) · batch {est.batch} at "
+        f"{est.context:,} tokens"
+    )
+    table = Table(show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("decode step (whole batch)", _ms(est.decode_step_s))
+    table.add_row("TPOT (per sequence)", _ms(est.tpot_s))
+    table.add_row("decode throughput", f"{est.decode_tokens_per_s:,.0f} tok/s")
+    table.add_row("bound", est.bound)
+    table.add_row("prefill throughput", f"{est.prefill_tokens_per_s:,.0f} tok/s")
+    table.add_row("TTFT (prompt alone)", _ms(est.ttft_s))
+    if est.ttft_with_decodes_s is not None:
+        table.add_row(f"TTFT beside {est.batch - 1} decodes", _ms(est.ttft_with_decodes_s))
+    if est.e2e_s is not None:
+        table.add_row(f"end-to-end ({est.prompt} in, {est.output} out)", f"{est.e2e_s:,.2f} s")
+    table.add_row(
+        "article's bound (HBM / weights)", f"{est.bandwidth_bound_tokens_per_s:,.0f} tok/s"
+    )
+    out.print(table)
+    parts = ", ".join(f"{k.removesuffix('_s')} {_ms(v)}" for k, v in est.breakdown_s.items())
+    out.print(f"decode step: {parts}")
+    for note in est.notes:
+        out.print(f"note: {note}", style="dim")
+
+
+def _print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
+    first = curve[0]
+    table = Table(
+        title=f"{first.model} on {first.gpu} · {first.quantization} · {first.framework} · "
+        f"context {first.context:,}",
+        title_justify="left",
+    )
+    for col in ("batch", "decode step", "TPOT", "tok/s", "tok/s per seq", "bound"):
+        table.add_column(col, justify="right")
+    for e in curve:
+        table.add_row(
+            str(e.batch),
+            _ms(e.decode_step_s),
+            _ms(e.tpot_s),
+            f"{e.decode_tokens_per_s:,.0f}",
+            f"{1 / e.tpot_s:,.1f}",
+            e.bound,
+        )
+    out.print(table)
+    if plot is not None:
+        out.print(f"plot written to {plot}")
 
 
 def _matches(text: str, needle: str | None) -> bool:

@@ -15,7 +15,7 @@ from canserve.arch.spec import ModelSpec, Tensor
 from canserve.catalog.quant import QuantFormat
 from canserve.gguf_recipes import gguf_tensor_bytes, gguf_tensor_type
 
-__all__ = ["WeightsBreakdown", "tensor_bytes", "weights_breakdown"]
+__all__ = ["WeightsBreakdown", "tensor_bytes", "tp_share", "weights_breakdown"]
 
 # Kinds vLLM keeps whole on every tensor-parallel rank (ReplicatedLinear or tiny tensors).
 _REPLICATED_KINDS = {"norm", "router", "attn_q_a", "attn_kv_a", "sink", "shared_expert_gate"}
@@ -47,7 +47,7 @@ def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
     return _uniform_bytes(t, fmt) * t.copies
 
 
-def _tp_share(t: Tensor, spec: ModelSpec, tp: int) -> float:
+def tp_share(t: Tensor, spec: ModelSpec, tp: int) -> float:
     """Fraction of ``t`` one of ``tp`` tensor-parallel ranks holds (vLLM's sharding)."""
     if tp == 1 or t.kind in _REPLICATED_KINDS or (t.role == "other" and t.kind != "conv"):
         return 1.0
@@ -98,7 +98,7 @@ def weights_breakdown(
             stage = 0 if t.role == "embed" else pp - 1
         else:
             stage = next(s for s, r in enumerate(stages) if t.layer in r)
-        stage_bytes[stage] += nbytes * _tp_share(t, spec, tp)
+        stage_bytes[stage] += nbytes * tp_share(t, spec, tp)
     return WeightsBreakdown(
         total_bytes=sum(by_role.values()),
         by_role_bytes=by_role,

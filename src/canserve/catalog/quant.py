@@ -38,6 +38,7 @@ class QuantFormat:
     unquantized_bits: int = 16
     gguf_base: str = ""
     vllm_quantization: str | None = None
+    compute_dtype: str = "bf16"
 
     @property
     def is_quantized(self) -> bool:

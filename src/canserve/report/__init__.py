@@ -1,0 +1,1 @@
+"""Plots and reports (optional extra: pip install 'canserve[plot]')."""
