@@ -1,19 +1,11 @@
 """The article's memory tables, recomputed: the docs page is current and the key claims hold."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from canserve import estimate_memory, get_model
+from tests.conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("article_memory", ROOT / "scripts/article_memory.py")
-assert _spec and _spec.loader
-article = importlib.util.module_from_spec(_spec)
-sys.modules["article_memory"] = article
-_spec.loader.exec_module(article)
+article = load_script("article_memory")
 
 
 def test_docs_page_is_current():
@@ -45,3 +37,21 @@ def test_headline_claim_load_vs_serve():
 def test_moe_must_be_resident():
     est = estimate_memory(get_model("deepseek-v3"), "awq", batch=1, context=1024)
     assert est.weights_bytes > 3 * 100e9  # the article's "~100GB" counts only active experts
+
+
+article_perf = load_script("article_perf")
+
+
+def test_perf_docs_page_is_current():
+    assert (ROOT / "docs/article-perf.md").read_text() == article_perf.render()
+
+
+def test_article_max_throughput_is_its_bandwidth_formula():
+    for bw, small, large in article_perf.ARTICLE_MAX.values():
+        assert bw / 3.5 == pytest.approx(small, rel=0.01)
+        assert bw / 35 == pytest.approx(large, rel=0.02)
+
+
+def test_real_batch_1_is_below_the_bandwidth_bound_but_above_the_article_table():
+    tps = article_perf._tps("llama-2-7b", "RTX-4090")
+    assert article_perf.ARTICLE_BATCH[1][0] < tps < article_perf.ARTICLE_MAX["RTX-4090"][1]

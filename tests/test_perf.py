@@ -1,22 +1,15 @@
 """The performance model: measured rows, invariants, parallelism, formats, frameworks."""
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
 from canserve import InvalidInputError, get_gpu, get_model, list_gpus, list_models
 from canserve.perf import estimate_perf, load_calibration, sweep_batch
 from canserve.perf.costs import experts_touched
+from tests.conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("fit_perf", ROOT / "scripts/fit_perf.py")
-assert _spec and _spec.loader
-fit_perf = importlib.util.module_from_spec(_spec)
-sys.modules["fit_perf"] = fit_perf
-_spec.loader.exec_module(fit_perf)
+fit_perf = load_script("fit_perf")
 LLAMA_8B = get_model("llama-3.1-8b")
 
 

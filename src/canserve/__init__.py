@@ -23,6 +23,7 @@ from canserve.errors import (
 )
 from canserve.kv import kv_layout
 from canserve.memory import MemoryEstimate, estimate_memory
+from canserve.perf import PerfEstimate, estimate_perf, load_calibration, sweep_batch
 from canserve.weights import weights_breakdown
 
 __version__ = "0.1.0"
@@ -35,12 +36,14 @@ __all__ = [
     "InvalidInputError",
     "MemoryEstimate",
     "ModelSpec",
+    "PerfEstimate",
     "QuantFormat",
     "UnknownGPUError",
     "UnknownModelError",
     "UnknownNameError",
     "__version__",
     "estimate_memory",
+    "estimate_perf",
     "get_framework",
     "get_gpu",
     "get_model",
@@ -50,8 +53,10 @@ __all__ = [
     "list_gpus",
     "list_models",
     "list_quants",
+    "load_calibration",
     "load_model",
     "read_config_file",
     "spec_from_config",
+    "sweep_batch",
     "weights_breakdown",
 ]

@@ -3,8 +3,9 @@
 Per GPU of the tensor-parallel group, summed over the layers (pipeline stages run one after
 the other for a micro-batch):
 
-* each GEMM group takes ``max(bytes / (eta_w * HBM), flops / (eta_f * peak * m / (m + m_half)) /
-  eta_c)``: weight streaming while the tokens per GEMM ``m`` are few, compute once they are many;
+* each GEMM group takes ``max(bytes / (eta_w * HBM), flops / (eta_f * peak * m' / (m' + m_half)) /
+  eta_c)`` with ``m' = max(m, m_half)``: weight streaming while the tokens per GEMM ``m`` are
+  few, compute once they are many;
 * attention streams each sequence's KV cache at ``eta_kv * HBM * n / (n + n_half)`` (``n`` =
   sequences x KV heads on the GPU: a few long sequences cannot fill the GPU) or computes, whichever
   is slower; a prefill chunk's causal attention is compute;
@@ -82,7 +83,10 @@ def _gemm(
     mem_s = nbytes / (k.weight_bw_fraction * hw.gpu.hbm_bytes_per_s)
     if m <= 0:
         return mem_s, 0.0
-    rate = hw.flops(dtype) * k.gemm_flops_fraction * m / (m + k.gemm_m_half)
+    # GEMMs lose efficiency as tokens per GEMM shrink (tiles and waves half empty): the rate falls
+    # as m / (m + m_half) down to m = m_half, and stays at half the large-GEMM rate below that.
+    m_eff = max(m, k.gemm_m_half)
+    rate = hw.flops(dtype) * k.gemm_flops_fraction * m_eff / (m_eff + k.gemm_m_half)
     cmp_s = flops / rate / k.compute_efficiency
     return max(mem_s, cmp_s), cmp_s if cmp_s > mem_s else 0.0
 
