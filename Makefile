@@ -30,6 +30,7 @@ test: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_perf_accuracy.py
+	$(BIN)/python benchmarks/bench_sim.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

@@ -247,3 +247,96 @@ def test_perf_bad_input(args):
     proc = run(*args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
     assert proc.stderr.count("\n") == 1
+
+
+SIM_KEYS = {
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "queue_s",
+    "throughput_requests_per_s",
+    "throughput_output_tokens_per_s",
+    "goodput",
+    "preemptions",
+}
+
+
+def test_simulate_json_contract(tmp_path):
+    cdf, timeline = tmp_path / "cdf.svg", tmp_path / "timeline.png"
+    proc = run(
+        "simulate",
+        "llama-3.1-8b",
+        "--gpu",
+        "H100",
+        "--rate",
+        "5",
+        "--requests",
+        "300",
+        "--slo",
+        "ttft_p95=1s,tpot_p99=50ms",
+        "--plot-cdf",
+        str(cdf),
+        "--plot-timeline",
+        str(timeline),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data.keys() >= SIM_KEYS
+    for key in ("ttft_s", "tpot_s", "e2e_s", "queue_s"):
+        assert data[key].keys() == {"p50", "p90", "p95", "p99", "mean"}
+    assert cdf.exists() and timeline.exists()
+
+
+def test_simulate_users_and_find_max_rate():
+    proc = run(
+        "simulate",
+        "llama-3.1-8b",
+        "--gpu",
+        "H100",
+        "--users",
+        "20",
+        "--think-s",
+        "3",
+        "--requests",
+        "300",
+    )
+    assert proc.returncode == 0 and "TTFT" in proc.stdout
+    proc = run(
+        "simulate",
+        "llama-3.1-8b",
+        "--gpu",
+        "H100",
+        "--find-max-rate",
+        "--slo",
+        "ttft_p95=1s",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["max_rate_requests_per_s"] > 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("simulate", "llama-3.1-8b", "--rate", "5"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--rate", "-2"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--trace", "/nonexistent.csv"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--rate", "1", "--slo", "fast"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--rate", "1", "--prompt", "lots"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--find-max-rate"),
+        ("simulate", "llama-3.1-8b", "--gpu", "H100", "--find-max-rate", "--slo", "ttft_p99=1us"),
+    ],
+)
+def test_simulate_bad_input(args):
+    proc = run(*args)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_simulate_empty_trace(tmp_path):
+    trace = tmp_path / "empty.csv"
+    trace.write_text("arrival_s,prompt,output\n")
+    proc = run("simulate", "llama-3.1-8b", "--gpu", "H100", "--trace", str(trace))
+    assert proc.returncode == 2 and "no requests" in proc.stderr

@@ -314,6 +314,142 @@ def _print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
         out.print(f"plot written to {plot}")
 
 
+@app.command()
+def simulate(
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    hub: HubOpt = False,
+    gpu: Annotated[str | None, typer.Option(help="GPU name (see: canserve gpus).")] = None,
+    quant: Annotated[
+        str | None, typer.Option("--quant", "--dtype", help="Weight format (default: checkpoint).")
+    ] = None,
+    kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="KV cache dtype.")] = "auto",
+    tp: Annotated[int, typer.Option(help="Tensor-parallel size of each replica.")] = 1,
+    replicas: Annotated[int, typer.Option(help="Data-parallel replicas.")] = 1,
+    framework: Annotated[str, typer.Option(help="vllm, sglang, transformers, ...")] = "vllm",
+    rate: Annotated[float | None, typer.Option(help="Open loop: requests per second.")] = None,
+    cv: Annotated[float, typer.Option(help="Burstiness: gap coefficient of variation.")] = 1.0,
+    users: Annotated[int | None, typer.Option(help="Closed loop: concurrent users.")] = None,
+    think_s: Annotated[float, typer.Option(help="Closed loop: mean think time (s).")] = 5.0,
+    trace: Annotated[Path | None, typer.Option(help="CSV/JSONL trace to replay.")] = None,
+    prompt: Annotated[
+        str, typer.Option(help="Prompt tokens: 512, uniform:a-b, lognormal:mean,cv, file:PATH")
+    ] = "512",
+    output: Annotated[str, typer.Option(help="Output tokens (same forms as --prompt).")] = "256",
+    duration_s: Annotated[float | None, typer.Option(help="Seconds of arrivals.")] = None,
+    requests: Annotated[int | None, typer.Option(help="Number of requests (default 1000).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    slo: Annotated[str | None, typer.Option(help="e.g. ttft_p95=1s,tpot_p99=50ms")] = None,
+    max_num_seqs: Annotated[int | None, typer.Option(help="Scheduler batch limit.")] = None,
+    max_num_batched_tokens: Annotated[int | None, typer.Option(help="Step token budget.")] = None,
+    max_model_len: Annotated[int | None, typer.Option(help="Longest sequence.")] = None,
+    static: Annotated[bool, typer.Option("--static", help="Static batching instead.")] = False,
+    lb: Annotated[str, typer.Option(help="least-loaded or round-robin.")] = "least-loaded",
+    find_max_rate: Annotated[
+        bool, typer.Option("--find-max-rate", help="Search the highest rate meeting --slo.")
+    ] = False,
+    calibration: Annotated[Path | None, typer.Option(help="Calibration TOML.")] = None,
+    plot_cdf: Annotated[Path | None, typer.Option(help="Latency CDF plot (PNG/SVG).")] = None,
+    plot_timeline: Annotated[
+        Path | None, typer.Option(help="Batch size and KV use over time (PNG/SVG).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Latency percentiles under load: a continuous-batching simulation of the deployment."""
+    from canserve import sim
+
+    if gpu is None:
+        raise InvalidInputError("simulate needs --gpu NAME (see: canserve gpus)")
+    spec = load_model(model, config, hub=hub)
+    kwargs: dict[str, Any] = dict(
+        quant=quant,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        replicas=replicas,
+        framework=framework,
+        prompt=prompt,
+        output=output,
+        seed=seed,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_model_len=max_model_len,
+        static_batching=True if static else None,
+        load_balancer=lb,
+        calibration=calibration,
+    )
+    max_rate = None
+    if find_max_rate:
+        if slo is None:
+            raise InvalidInputError("--find-max-rate needs --slo")
+        max_rate, result = sim.find_max_rate(spec, gpu, slo, cv=cv, **kwargs)
+    else:
+        result = sim.simulate(
+            spec,
+            gpu,
+            rate=rate,
+            cv=cv,
+            users=users,
+            think_s=think_s,
+            trace=trace,
+            duration_s=duration_s,
+            requests=requests,
+            slo=slo,
+            **kwargs,
+        )
+    if plot_cdf is not None or plot_timeline is not None:
+        from canserve.report.plots import plot_latency_cdf
+        from canserve.report.plots import plot_timeline as draw_timeline
+
+        if plot_cdf is not None:
+            plot_latency_cdf(result, plot_cdf)
+        if plot_timeline is not None:
+            draw_timeline(result, plot_timeline)
+    data = result.to_dict()
+    if max_rate is not None:
+        data["max_rate_requests_per_s"] = max_rate
+    if as_json:
+        _print_json(data)
+    else:
+        _print_sim(data)
+
+
+def _print_sim(d: dict[str, Any]) -> None:
+    out.print(
+        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}) · "
+        f"{d['framework']} {d['scheduler']} batching · {d['requests']:,} requests in "
+        f"{d['duration_s']:,.1f} s"
+    )
+    if "max_rate_requests_per_s" in d:
+        out.print(f"highest rate meeting the SLOs: {d['max_rate_requests_per_s']:.2f} requests/s")
+    table = Table()
+    table.add_column("latency")
+    for col in ("p50", "p90", "p95", "p99", "mean"):
+        table.add_column(col, justify="right")
+    for key, label in (
+        ("ttft_s", "TTFT"),
+        ("tpot_s", "TPOT"),
+        ("itl_s", "ITL"),
+        ("e2e_s", "end-to-end"),
+        ("queue_s", "queueing"),
+    ):
+        table.add_row(label, *(_ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+    out.print(table)
+    out.print(
+        f"throughput {d['throughput_requests_per_s']:,.2f} requests/s, "
+        f"{d['throughput_output_tokens_per_s']:,.0f} output tokens/s · mean batch "
+        f"{d['mean_batch']:,.1f} · KV used {d['mean_kv_utilization']:.0%} of "
+        f"{d['kv_capacity_tokens']:,} tokens · GPU busy {d['gpu_utilization']:.0%} · "
+        f"preemptions {d['preemptions']:,}"
+    )
+    for row in d["slo"]:
+        mark = "[green]met[/green]" if row["met"] else "[red]missed[/red]"
+        out.print(f"SLO {row['name']} <= {_ms(row['target_s'])}: {_ms(row['value_s'])} {mark}")
+    if d["goodput"] is not None:
+        out.print(f"goodput (requests meeting every SLO): {d['goodput']:.1%}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
 def _matches(text: str, needle: str | None) -> bool:
     return needle is None or needle.lower() in text.lower()
 

@@ -9,8 +9,9 @@ from canserve.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from canserve.perf import PerfEstimate
+    from canserve.sim import SimResult
 
-__all__ = ["plot_batch_curve"]
+__all__ = ["plot_batch_curve", "plot_latency_cdf", "plot_timeline"]
 
 
 def _pyplot() -> Any:
@@ -24,11 +25,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_batch_curve(curve: list[PerfEstimate], path: str | Path) -> Path:
-    """Throughput (tok/s) and TPOT (ms) against batch size, on a log2 batch axis."""
+def _target(path: str | Path) -> Path:
     target = Path(path)
     if target.suffix.lower() not in {".png", ".svg"}:
         raise InvalidInputError(f"plot file must end in .png or .svg, got {target.name!r}")
+    return target
+
+
+def plot_batch_curve(curve: list[PerfEstimate], path: str | Path) -> Path:
+    """Throughput (tok/s) and TPOT (ms) against batch size, on a log2 batch axis."""
+    target = _target(path)
     plt = _pyplot()
     batches = [e.batch for e in curve]
     fig, left = plt.subplots(figsize=(7, 4.2), dpi=120)
@@ -46,6 +52,46 @@ def plot_batch_curve(curve: list[PerfEstimate], path: str | Path) -> Path:
         fontsize=9,
     )
     left.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return target
+
+
+def plot_latency_cdf(result: SimResult, path: str | Path) -> Path:
+    """Percentile points of TTFT, TPOT and end-to-end latency (log time axis)."""
+    target = _target(path)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    levels = [0.5, 0.9, 0.95, 0.99]
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end-to-end")):
+        stats = getattr(result, key)
+        ax.plot([stats[f"p{round(q * 100)}"] for q in levels], levels, "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (s)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title(f"{result.model} · {result.replicas} x {result.gpu}", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return target
+
+
+def plot_timeline(result: SimResult, path: str | Path) -> Path:
+    """Running batch size and KV-cache utilization over time (first replica)."""
+    target = _target(path)
+    plt = _pyplot()
+    fig, left = plt.subplots(figsize=(7, 4.2), dpi=120)
+    t = [p["t_s"] for p in result.timeline]
+    left.plot(t, [p["batch"] for p in result.timeline], color="tab:blue")
+    left.set_xlabel("time (s)")
+    left.set_ylabel("running sequences", color="tab:blue")
+    right = left.twinx()
+    right.plot(t, [100 * p["kv_utilization"] for p in result.timeline], color="tab:red")
+    right.set_ylabel("KV cache used (%)", color="tab:red")
+    left.set_title(f"{result.model} · {result.gpu} · replica 1", fontsize=9)
     fig.tight_layout()
     fig.savefig(target)
     plt.close(fig)

@@ -1,0 +1,72 @@
+"""Step times for the simulator, from the performance model, cached for speed.
+
+A decode step of ``B`` sequences holding ``S`` KV tokens in total takes
+``base(B) + per_token(B) * S`` (linear in ``S``: the KV streaming term), with ``base`` and
+``per_token`` taken from :func:`canserve.perf.step.step_time` once per batch size. A step that
+also prefills a chunk of ``c`` tokens at prompt offset ``o`` takes the performance model's time
+for ``B + c`` tokens of GEMMs with the chunk's causal attention, plus the decodes' KV term. Both
+are cached on (batch, chunk bucket), so a million requests cost a few thousand model calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from canserve.arch.spec import ModelSpec
+from canserve.catalog.quant import QuantFormat
+from canserve.perf.calibration import Calibration
+from canserve.perf.step import Hardware, Step, step_time
+
+__all__ = ["StepCost"]
+
+_CHUNK_BUCKET = 16  # tokens; prefill chunks are costed at the next multiple
+_OFFSET_BUCKET = 1024  # tokens; prompt offsets of later chunks likewise
+
+
+@dataclass
+class StepCost:
+    """Callable step-time model for one replica (see the module docstring)."""
+
+    spec: ModelSpec
+    fmt: QuantFormat
+    hw: Hardware
+    kv_bits: float
+    framework: str
+    cal: Calibration
+    reference_context: int  # context at which the per-token KV slope is measured
+    _base: dict[int, float] = field(default_factory=dict)
+    _slope: dict[int, float] = field(default_factory=dict)
+    _prefill: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    def _time(self, step: Step) -> float:
+        return step_time(
+            self.spec,
+            self.fmt,
+            self.hw,
+            step,
+            kv_bits=self.kv_bits,
+            framework=self.framework,
+            cal=self.cal,
+        ).total_s
+
+    def decode(self, batch: int) -> tuple[float, float]:
+        """(base_s, per_kv_token_s) of a decode step of ``batch`` sequences."""
+        if batch not in self._base:
+            ctx = self.reference_context
+            base = self._time(Step(decode_seqs=batch, context=1))
+            full = self._time(Step(decode_seqs=batch, context=ctx))
+            self._base[batch] = base
+            self._slope[batch] = max(0.0, (full - base) / (batch * ctx))
+        return self._base[batch], self._slope[batch]
+
+    def mixed(self, batch: int, kv_tokens: int, chunk: int, offset: int) -> float:
+        """A step with ``batch`` decodes over ``kv_tokens`` cached tokens and one prefill chunk."""
+        c = -(-chunk // _CHUNK_BUCKET) * _CHUNK_BUCKET
+        o = offset // _OFFSET_BUCKET * _OFFSET_BUCKET
+        key = (batch + c, o)
+        if key not in self._prefill:
+            self._prefill[key] = self._time(Step(prefill_tokens=batch + c, prefill_offset=o))
+        if batch == 0:
+            return self._prefill[key]
+        _, slope = self.decode(batch)
+        return self._prefill[key] + slope * kv_tokens

@@ -1,0 +1,105 @@
+"""Latency percentiles, throughput and goodput of a simulated (or measured) run.
+
+Definitions (the same ones ``canserve bench`` uses, aligned with vLLM's benchmark client):
+
+* ``ttft_s``: arrival to the first output token;
+* ``tpot_s``: (finish - first token) / (output tokens - 1), per request with >1 output token;
+* ``itl_s``: the gap between consecutive output tokens of a sequence (one engine step), over
+  all tokens;
+* ``e2e_s``: arrival to the last token; ``queue_s``: arrival to the first step that runs any of
+  the request's tokens;
+* ``goodput``: the share of finished requests that meet every per-request SLO given;
+* throughput: finished requests (output tokens) per second between the first arrival and the
+  last finish.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+from canserve.errors import InvalidInputError
+from canserve.sim.workload import Request
+
+__all__ = ["SLO", "parse_duration", "parse_slos", "percentiles", "request_latencies"]
+
+QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s")
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(us|ms|s|m)?\s*$")
+_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``'50ms'`` -> 0.05; ``'1s'``, ``'1.5'`` (seconds), ``'200us'``, ``'2m'``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise InvalidInputError(f"not a duration: {text!r} (examples: 1s, 50ms)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+class SLO:
+    """``ttft_p95=1s``: the metric, the percentile that must meet it, and the target."""
+
+    def __init__(self, metric: str, stat: str, target_s: float) -> None:
+        self.metric, self.stat, self.target_s = metric, stat, target_s
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric.removesuffix('_s')}_{self.stat}"
+
+
+def parse_slos(text: str | None) -> list[SLO]:
+    """``'ttft_p95=1s,tpot_p99=50ms'`` -> SLOs; metrics ttft, tpot, itl, e2e, queue."""
+    if not text:
+        return []
+    slos = []
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        metric, _, stat = name.strip().partition("_")
+        if f"{metric}_s" not in METRICS or stat not in (*QUANTILES, "mean") or not value:
+            raise InvalidInputError(
+                f"bad SLO {part.strip()!r} (use e.g. ttft_p95=1s,tpot_p99=50ms; metrics "
+                "ttft, tpot, itl, e2e, queue; stats p50, p90, p95, p99, mean)"
+            )
+        target = parse_duration(value)
+        if target <= 0:
+            raise InvalidInputError(f"SLO {name} must be positive")
+        slos.append(SLO(f"{metric}_s", stat, target))
+    return slos
+
+
+def percentiles(
+    values: Sequence[float], weights: Sequence[float] | None = None
+) -> dict[str, float]:
+    """p50/p90/p95/p99 (nearest rank) and mean; optionally weighted."""
+    if not values:
+        return {k: math.nan for k in (*QUANTILES, "mean")}
+    if weights is None:
+        ordered = sorted(values)
+        n = len(ordered)
+        out = {k: ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] for k, q in QUANTILES.items()}
+        out["mean"] = math.fsum(ordered) / n
+        return out
+    pairs = sorted(zip(values, weights, strict=True))
+    total = math.fsum(weights)
+    out, acc, i = {}, 0.0, 0
+    for key, q in QUANTILES.items():
+        while i < len(pairs) - 1 and acc + pairs[i][1] < q * total:
+            acc += pairs[i][1]
+            i += 1
+        out[key] = pairs[i][0]
+    out["mean"] = math.fsum(v * w for v, w in pairs) / total
+    return out
+
+
+def request_latencies(done: Iterable[Request]) -> dict[str, list[float]]:
+    """Per-request ttft, tpot, e2e and queue times of finished requests."""
+    lat: dict[str, list[float]] = {"ttft_s": [], "tpot_s": [], "e2e_s": [], "queue_s": []}
+    for r in done:
+        lat["ttft_s"].append(r.first_token_s - r.arrival_s)
+        lat["e2e_s"].append(r.finish_s - r.arrival_s)
+        lat["queue_s"].append(max(0.0, r.scheduled_s - r.arrival_s))
+        if r.output > 1:
+            lat["tpot_s"].append((r.finish_s - r.first_token_s) / (r.output - 1))
+    return lat

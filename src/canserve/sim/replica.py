@@ -1,0 +1,260 @@
+"""One serving replica: a vLLM-like continuous-batching scheduler, or static batching.
+
+Continuous batching (vLLM V1's policy, simplified):
+
+* every step runs all running sequences' next decode token plus as many prompt tokens as the
+  ``max_num_batched_tokens`` budget leaves (chunked prefill), admitting waiting requests in
+  arrival order while fewer than ``max_num_seqs`` run and their prompt fits in free KV blocks;
+* decode-only stretches are jumped over in one event: between two events the batch is fixed, so
+  ``k`` steps take ``k (base + slope S) + slope B k (k - 1) / 2`` seconds while the KV tokens
+  ``S`` grow by ``B`` a step;
+* when the next step's tokens do not fit in the KV blocks, the newest running request is
+  preempted and recomputed later (its prompt and generated tokens are prefilled again).
+
+Static batching: when idle, take up to ``max_num_seqs`` waiting requests, prefill them padded to
+the longest prompt, and decode them together until the longest output is done; every response
+returns when the batch ends (no streaming, no admission mid-batch).
+
+Pure: no I/O, no randomness, no global state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from canserve.sim.cost import StepCost
+from canserve.sim.workload import Request
+
+__all__ = ["Replica", "ReplicaConfig"]
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    kv_capacity_tokens: int
+    block_size: int = 16
+    static_batching: bool = False
+
+
+@dataclass
+class _Running:
+    req: Request
+    start: int  # decode counter when it started decoding
+    kv0: int  # its KV tokens at that point
+    generated0: int  # tokens generated before that point
+
+
+@dataclass
+class _Prefill:
+    req: Request
+    done: int  # prompt tokens already prefilled
+    target: int  # prompt tokens to prefill (prompt + generated tokens after a preemption)
+
+
+@dataclass
+class Replica:
+    config: ReplicaConfig
+    cost: StepCost
+    clock: float = 0.0
+    waiting: deque[Request] = field(default_factory=deque)
+    running: dict[int, _Running] = field(default_factory=dict)
+    finish_heap: list[tuple[int, int, int]] = field(default_factory=list)  # (end, id, start)
+    decodes: int = 0  # decode steps run so far
+    kv_tokens: int = 0  # KV tokens of running sequences
+    reserved: int = 0  # KV tokens reserved for prompts being prefilled
+    prefill: list[_Prefill] = field(default_factory=list)
+    generated: dict[int, int] = field(default_factory=dict)  # tokens generated before preemption
+    preemptions: int = 0
+    busy_s: float = 0.0
+    batch_area: float = 0.0  # integral of the running batch over busy time
+    kv_area: float = 0.0  # integral of KV tokens in use over busy time
+    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, batch, kv tokens)
+    itl: list[tuple[float, int]] = field(default_factory=list)  # (step seconds, tokens emitted)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def outstanding(self) -> int:
+        return len(self.waiting) + len(self.running) + len(self.prefill)
+
+    @property
+    def idle(self) -> bool:
+        return not (self.waiting or self.running or self.prefill)
+
+    def submit(self, req: Request) -> None:
+        if self.idle:
+            self.clock = max(self.clock, req.arrival_s)
+        self.waiting.append(req)
+
+    def _free_tokens(self) -> int:
+        c = self.config
+        slack = (len(self.running) + len(self.prefill)) * c.block_size
+        return c.kv_capacity_tokens - self.kv_tokens - self.reserved - slack
+
+    # ------------------------------------------------------------------ events
+    def advance(self, horizon: float) -> list[Request]:
+        """Run one event (a step, or a jump of decode steps ending by ``horizon``); return the
+        requests that finished."""
+        if self.config.static_batching:
+            return self._static_batch()
+        if self._admit_possible() or self.prefill:
+            return self._mixed_step()
+        if self.running:
+            return self._decode_jump(horizon)
+        return []
+
+    def _admit_possible(self) -> bool:
+        if not self.waiting:
+            return False
+        c = self.config
+        if len(self.running) + len(self.prefill) >= c.max_num_seqs:
+            return False
+        return self._prompt_tokens(self.waiting[0]) + c.block_size <= self._free_tokens()
+
+    def _prompt_tokens(self, req: Request) -> int:
+        return req.prompt + self.generated.get(req.id, 0)
+
+    def _mixed_step(self) -> list[Request]:
+        c = self.config
+        batch = len(self.running)
+        budget = c.max_num_batched_tokens - batch
+        pending = sum(p.target - p.done for p in self.prefill)
+        while pending < budget and self._admit_possible():
+            req = self.waiting.popleft()
+            target = self._prompt_tokens(req)
+            self.reserved += target
+            self.prefill.append(_Prefill(req, 0, target))
+            pending += target
+            if req.scheduled_s < 0:
+                req.scheduled_s = self.clock
+        chunk_total = offset = 0
+        done_now: list[_Prefill] = []
+        for p in self.prefill:
+            if budget <= 0:
+                break
+            take = min(budget, p.target - p.done)
+            offset = max(offset, p.done)
+            p.done += take
+            budget -= take
+            chunk_total += take
+            if p.done == p.target:
+                done_now.append(p)
+        step_s = self.cost.mixed(batch, self.kv_tokens, chunk_total, offset)
+        self._tick(step_s, batch)
+        if batch:
+            self.decodes += 1
+            self.kv_tokens += batch
+            self.itl.append((step_s, batch))
+        finished = self._pop_finished()
+        for p in done_now:
+            self.prefill.remove(p)
+            finished += self._start_decoding(p)
+        return finished
+
+    def _start_decoding(self, p: _Prefill) -> list[Request]:
+        req, target = p.req, p.target
+        self.reserved -= target
+        before = self.generated.pop(req.id, 0)
+        if req.first_token_s < 0:
+            req.first_token_s = self.clock
+        generated = before + 1
+        if generated >= req.output:
+            req.finish_s = self.clock
+            return [req]
+        self.running[req.id] = _Running(req, self.decodes, target + 1, generated)
+        self.kv_tokens += target + 1
+        end = self.decodes + req.output - generated
+        heapq.heappush(self.finish_heap, (end, req.id, self.decodes))
+        return []
+
+    def _pop_finished(self) -> list[Request]:
+        finished = []
+        heap = self.finish_heap
+        while heap and heap[0][0] <= self.decodes:
+            _, rid, start = heapq.heappop(heap)
+            run = self.running.get(rid)
+            if run is None or run.start != start:
+                continue  # preempted since: a stale entry
+            del self.running[rid]
+            self.kv_tokens -= run.kv0 + (self.decodes - run.start)
+            run.req.finish_s = self.clock
+            finished.append(run.req)
+        return finished
+
+    def _tick(self, seconds: float, batch: int) -> None:
+        kv = self.kv_tokens + self.reserved
+        self.clock += seconds
+        self.busy_s += seconds
+        self.batch_area += batch * seconds
+        self.kv_area += kv * seconds
+        if len(self.samples) < 100_000:  # the timeline keeps the first 100,000 events
+            self.samples.append((self.clock, batch, kv))
+
+    def _preempt(self) -> None:
+        """Recompute preemption of the newest running request (vLLM's default policy)."""
+        rid, run = self.running.popitem()
+        steps = self.decodes - run.start
+        self.kv_tokens -= run.kv0 + steps
+        self.generated[rid] = run.generated0 + steps
+        run.req.preemptions += 1
+        self.preemptions += 1
+        self.waiting.appendleft(run.req)
+
+    def _decode_jump(self, horizon: float) -> list[Request]:
+        c = self.config
+        while True:
+            batch = len(self.running)
+            room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch * c.block_size
+            if room >= batch or batch == 1:
+                break
+            self._preempt()
+        base, slope = self.cost.decode(batch)
+        k = self.finish_heap[0][0] - self.decodes if self.finish_heap else 1
+        k = max(1, min(k, room // batch if batch else k))
+        first = base + slope * self.kv_tokens
+        if horizon < math.inf:  # stop at the step during which the next arrival comes
+            k = min(k, self._steps_until(max(0.0, horizon - self.clock), first, slope * batch))
+        elapsed = k * first + slope * batch * k * (k - 1) / 2
+        self._tick(elapsed, batch)
+        self.itl.append((elapsed / k, batch * k))
+        self.decodes += k
+        self.kv_tokens += batch * k
+        return self._pop_finished()
+
+    @staticmethod
+    def _steps_until(gap: float, first: float, growth: float) -> int:
+        """Fewest steps whose total time reaches ``gap`` (step i lasts ``first + i * growth``)."""
+        if growth <= 0:
+            return max(1, math.ceil(gap / first))
+        a, b = growth / 2, first - growth / 2
+        return max(1, math.ceil((-b + math.sqrt(b * b + 4 * a * gap)) / (2 * a)))
+
+    # ------------------------------------------------------------------ static batching
+    def _static_batch(self) -> list[Request]:
+        c = self.config
+        batch = [self.waiting.popleft() for _ in range(min(c.max_num_seqs, len(self.waiting)))]
+        if not batch:
+            return []
+        n = len(batch)
+        longest_prompt = max(r.prompt for r in batch)
+        longest_output = max(r.output for r in batch)
+        for r in batch:
+            r.scheduled_s = self.clock
+        prefill_s = self.cost.mixed(0, 0, n * longest_prompt, 0)
+        self._tick(prefill_s, 0)
+        for r in batch:
+            r.first_token_s = self.clock
+        steps = longest_output - 1
+        if steps:
+            base, slope = self.cost.decode(n)
+            kv = n * longest_prompt
+            first = base + slope * kv
+            elapsed = steps * first + slope * n * steps * (steps - 1) / 2
+            self._tick(elapsed, n)
+            self.itl.append((elapsed / steps, n * steps))
+        for r in batch:
+            r.finish_s = self.clock
+        return batch

@@ -1,0 +1,192 @@
+"""Workloads: who sends what, and when.
+
+Arrivals: open loop (Poisson at ``rate``; bursty gamma inter-arrivals with a coefficient of
+variation ``cv``), closed loop (``users`` each sending a request, waiting for its answer, thinking
+``think_s``, sending the next), or a trace (CSV or JSONL with arrival time, prompt and output
+tokens; the Azure LLM inference trace's ``TIMESTAMP,ContextTokens,GeneratedTokens`` loads as is).
+Lengths: ``512`` (fixed), ``uniform:128-1024``, ``lognormal:512,0.6`` (mean, coefficient of
+variation), or ``file:PATH`` (one integer per line, sampled with replacement).
+
+Everything random comes from one ``random.Random(seed)``: equal seeds give equal workloads.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from canserve.errors import InvalidInputError
+
+__all__ = ["LengthDist", "Request", "TraceRow", "open_loop_arrivals", "parse_length", "read_trace"]
+
+_MAX_TOKENS = 10_000_000
+
+
+@dataclass(slots=True)
+class Request:
+    """One request as the simulator tracks it (times in seconds from the start)."""
+
+    id: int
+    arrival_s: float
+    prompt: int
+    output: int
+    user: int = -1
+    scheduled_s: float = -1.0  # first time any of its tokens ran
+    first_token_s: float = -1.0
+    finish_s: float = -1.0
+    preemptions: int = 0
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    arrival_s: float
+    prompt: int
+    output: int
+
+
+LengthDist = Callable[[random.Random], int]
+
+
+def _positive(text: str, value: float) -> None:
+    if not 0 < value <= _MAX_TOKENS:
+        raise InvalidInputError(f"length distribution {text!r}: values must be 1..{_MAX_TOKENS:,}")
+
+
+def parse_length(text: str) -> LengthDist:
+    """A sampler for a length spec (see the module docstring)."""
+    spec = text.strip()
+    kind, _, args = spec.partition(":")
+    try:
+        if not args:
+            value = int(spec)
+            _positive(spec, value)
+            return lambda rng: value
+        if kind == "uniform":
+            low, high = (int(v) for v in args.split("-"))
+            _positive(spec, low)
+            _positive(spec, high)
+            if low > high:
+                raise InvalidInputError(f"length distribution {spec!r}: low > high")
+            span = high - low + 1
+            return lambda rng: low + int(rng.random() * span)
+        if kind == "lognormal":
+            mean, cv = (float(v) for v in args.split(","))
+            _positive(spec, mean)
+            if cv <= 0:
+                raise InvalidInputError(f"length distribution {spec!r}: cv must be > 0")
+            sigma = math.sqrt(math.log(1 + cv * cv))
+            mu = math.log(mean) - sigma * sigma / 2
+            return lambda rng: max(1, min(_MAX_TOKENS, round(rng.lognormvariate(mu, sigma))))
+        if kind == "file":
+            values = _read_lengths(Path(args))
+            return lambda rng: values[rng.randrange(len(values))]
+    except ValueError:
+        pass
+    raise InvalidInputError(
+        f"bad length distribution {spec!r} (use 512, uniform:128-1024, lognormal:512,0.6 "
+        "or file:PATH)"
+    )
+
+
+def _read_lengths(path: Path) -> list[int]:
+    try:
+        lines = path.read_text().split()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read lengths file {path}: {exc.strerror}") from None
+    try:
+        values = [int(v) for v in lines]
+    except ValueError:
+        raise InvalidInputError(f"{path}: every line must be a whole number of tokens") from None
+    if not values or any(not 0 < v <= _MAX_TOKENS for v in values):
+        raise InvalidInputError(f"{path}: needs at least one length, each 1..{_MAX_TOKENS:,}")
+    return values
+
+
+def open_loop_arrivals(rng: random.Random, rate: float, cv: float = 1.0) -> Iterator[float]:
+    """Arrival times of a renewal process with ``rate`` per second: Poisson when ``cv == 1``,
+    gamma-distributed gaps (burstier when ``cv > 1``) otherwise."""
+    if not 0 < rate <= 1e6:
+        raise InvalidInputError(f"rate must be between 0 and 1e6 requests/s, got {rate:g}")
+    if not 0 < cv <= 100:
+        raise InvalidInputError(f"burstiness cv must be between 0 and 100, got {cv:g}")
+    shape = 1 / (cv * cv)
+    scale = 1 / (rate * shape)
+    t = 0.0
+    while True:
+        t += rng.expovariate(rate) if cv == 1 else rng.gammavariate(shape, scale)
+        yield t
+
+
+# Column names accepted for each field (the Azure LLM inference traces use the second set).
+_TIME = ("arrival_s", "timestamp", "TIMESTAMP", "arrival_time", "time")
+_PROMPT = ("prompt", "prompt_tokens", "ContextTokens", "input_tokens")
+_OUTPUT = ("output", "output_tokens", "GeneratedTokens", "completion_tokens")
+
+
+def _field(row: dict[str, object], names: tuple[str, ...], where: str) -> object:
+    for name in names:
+        if name in row and row[name] not in (None, ""):
+            return row[name]
+    raise InvalidInputError(f"{where}: missing column (one of {', '.join(names)})")
+
+
+def _seconds(value: object, where: str) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:  # Azure traces: "2023-11-16 18:15:46.6805900" (7 fractional digits)
+        head, _, frac = text.partition(".")
+        stamp = datetime.fromisoformat(head)
+        return stamp.timestamp() + (float("0." + frac) if frac else 0.0)
+    except ValueError:
+        raise InvalidInputError(f"{where}: cannot read time {text!r}") from None
+
+
+def read_trace(path: str | Path) -> list[TraceRow]:
+    """Rows of a CSV or JSONL trace, times shifted to start at 0 and sorted."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read trace {p}: {exc}") from None
+    if p.suffix.lower() in {".jsonl", ".ndjson"}:
+        records = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise InvalidInputError(f"{p}:{n}: not a JSON object") from None
+            if not isinstance(record, dict):
+                raise InvalidInputError(f"{p}:{n}: not a JSON object")
+            records.append((n, record))
+    else:
+        records = list(enumerate(csv.DictReader(text.splitlines()), 2))
+    rows = []
+    for n, record in records:
+        where = f"{p}:{n}"
+        t = _seconds(_field(record, _TIME, where), where)
+        raw_prompt, raw_output = _field(record, _PROMPT, where), _field(record, _OUTPUT, where)
+        try:
+            prompt, output = int(float(str(raw_prompt))), int(float(str(raw_output)))
+        except ValueError:
+            raise InvalidInputError(f"{where}: token counts must be numbers") from None
+        if prompt < 1 or output < 1 or max(prompt, output) > _MAX_TOKENS:
+            raise InvalidInputError(f"{where}: token counts must be 1..{_MAX_TOKENS:,}")
+        rows.append(TraceRow(t, prompt, output))
+    if not rows:
+        raise InvalidInputError(f"trace {p} has no requests")
+    rows.sort(key=lambda r: r.arrival_s)
+    start = rows[0].arrival_s
+    return [TraceRow(r.arrival_s - start, r.prompt, r.output) for r in rows]
