@@ -22,7 +22,7 @@ from canserve.perf.step import Hardware
 from canserve.sim.cluster import LOAD_BALANCERS, closed_loop, run
 from canserve.sim.cost import StepCost
 from canserve.sim.metrics import SLO, parse_slos, percentiles, request_latencies
-from canserve.sim.replica import Replica, ReplicaConfig
+from canserve.sim.replica import ITL_BUCKETS_PER_S, Replica, ReplicaConfig
 from canserve.sim.workload import (
     Request,
     TraceRow,
@@ -159,10 +159,15 @@ def _requests(
     until_s: float | None,
 ) -> Iterator[Request]:
     prompt_of, output_of = parse_length(prompt), parse_length(output)
+    last = limit if limit is not None else math.inf
+    until = until_s if until_s is not None else math.inf
+    longest = max_model_len - 1
     for i, t in enumerate(times):
-        if (limit is not None and i >= limit) or (until_s is not None and t > until_s):
+        if i >= last or t > until:
             return
-        yield _clip(Request(i, t, prompt_of(rng), output_of(rng)), max_model_len)
+        p = min(prompt_of(rng), longest)
+        o = max(1, min(output_of(rng), max_model_len - p))
+        yield Request(i, t, p, o)
 
 
 def _clip(req: Request, max_model_len: int) -> Request:
@@ -309,8 +314,16 @@ def _closed(
 
 def _result(setup: _Setup, fleet: list[Replica], done: list[Request], slos: list[SLO]) -> SimResult:
     lat = request_latencies(done)
-    steps = [s for r in fleet for s in r.itl]
-    lat_itl = percentiles([s for s, _ in steps], [w for _, w in steps]) if steps else {}
+    itl: dict[int, int] = {}
+    for r in fleet:
+        for key, tokens in r.itl.items():
+            itl[key] = itl.get(key, 0) + tokens
+    buckets = sorted(itl)
+    lat_itl = (
+        percentiles([(k + 0.5) / ITL_BUCKETS_PER_S for k in buckets], [itl[k] for k in buckets])
+        if buckets
+        else {}
+    )
     start = min(r.arrival_s for r in done)
     end = max(r.finish_s for r in done)
     span = max(end - start, 1e-9)

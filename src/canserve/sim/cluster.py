@@ -46,6 +46,8 @@ def run(
 
     ``think(finished)`` (closed loop) returns that user's next request, or None to stop.
     """
+    if len(replicas) == 1 and think is None:
+        return _run_single(replicas[0], arrivals)
     choose = LOAD_BALANCERS[balancer]()
     seq = itertools.count()
     feed = iter(arrivals)
@@ -84,6 +86,20 @@ def run(
         choose(replicas).submit(req)
         if from_feed:
             pull()
+
+
+def _run_single(replica: Replica, arrivals: Iterator[Request]) -> list[Request]:
+    """The open-loop, one-replica case without the event heap (the simulator's hot path)."""
+    finished: list[Request] = []
+    advance, submit = replica.advance, replica.submit
+    for req in arrivals:
+        t = req.arrival_s
+        while replica.clock < t and not replica.idle:
+            finished += advance(t)
+        submit(req)
+    while not replica.idle:
+        finished += advance(math.inf)
+    return finished
 
 
 def closed_loop(

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from canserve.sim.cost import StepCost
 from canserve.sim.workload import Request
 
-__all__ = ["Replica", "ReplicaConfig"]
+__all__ = ["ITL_BUCKETS_PER_S", "Replica", "ReplicaConfig"]
+
+ITL_BUCKETS_PER_S = 100_000  # inter-token latency histogram: 10-microsecond buckets
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class ReplicaConfig:
     static_batching: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Running:
     req: Request
     start: int  # decode counter when it started decoding
@@ -48,7 +50,7 @@ class _Running:
     generated0: int  # tokens generated before that point
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prefill:
     req: Request
     done: int  # prompt tokens already prefilled
@@ -67,13 +69,12 @@ class Replica:
     kv_tokens: int = 0  # KV tokens of running sequences
     reserved: int = 0  # KV tokens reserved for prompts being prefilled
     prefill: list[_Prefill] = field(default_factory=list)
-    generated: dict[int, int] = field(default_factory=dict)  # tokens generated before preemption
     preemptions: int = 0
     busy_s: float = 0.0
     batch_area: float = 0.0  # integral of the running batch over busy time
     kv_area: float = 0.0  # integral of KV tokens in use over busy time
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, batch, kv tokens)
-    itl: list[tuple[float, int]] = field(default_factory=list)  # (step seconds, tokens emitted)
+    itl: dict[int, int] = field(default_factory=dict)  # log-bucketed step time -> tokens emitted
 
     # ------------------------------------------------------------------ state
     @property
@@ -89,54 +90,55 @@ class Replica:
             self.clock = max(self.clock, req.arrival_s)
         self.waiting.append(req)
 
-    def _free_tokens(self) -> int:
-        c = self.config
-        slack = (len(self.running) + len(self.prefill)) * c.block_size
-        return c.kv_capacity_tokens - self.kv_tokens - self.reserved - slack
-
     # ------------------------------------------------------------------ events
     def advance(self, horizon: float) -> list[Request]:
         """Run one event (a step, or a jump of decode steps ending by ``horizon``); return the
         requests that finished."""
         if self.config.static_batching:
             return self._static_batch()
-        if self._admit_possible() or self.prefill:
+        if self.prefill or (self.waiting and self._admit_possible()):
             return self._mixed_step()
         if self.running:
             return self._decode_jump(horizon)
         return []
 
     def _admit_possible(self) -> bool:
+        """Whether the first waiting request can start: a free sequence slot and KV blocks for
+        its whole prompt."""
         if not self.waiting:
             return False
         c = self.config
-        if len(self.running) + len(self.prefill) >= c.max_num_seqs:
+        seqs = len(self.running) + len(self.prefill)
+        if seqs >= c.max_num_seqs:
             return False
-        return self._prompt_tokens(self.waiting[0]) + c.block_size <= self._free_tokens()
-
-    def _prompt_tokens(self, req: Request) -> int:
-        return req.prompt + self.generated.get(req.id, 0)
+        req = self.waiting[0]
+        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved - (seqs + 1) * c.block_size
+        return req.prompt + req.resumed <= free
 
     def _mixed_step(self) -> list[Request]:
         c = self.config
         batch = len(self.running)
         budget = c.max_num_batched_tokens - batch
-        pending = sum(p.target - p.done for p in self.prefill)
+        prefill = self.prefill
+        pending = 0
+        for p in prefill:
+            pending += p.target - p.done
         while pending < budget and self._admit_possible():
             req = self.waiting.popleft()
-            target = self._prompt_tokens(req)
+            target = req.prompt + req.resumed
             self.reserved += target
-            self.prefill.append(_Prefill(req, 0, target))
+            prefill.append(_Prefill(req, 0, target))
             pending += target
             if req.scheduled_s < 0:
                 req.scheduled_s = self.clock
         chunk_total = offset = 0
         done_now: list[_Prefill] = []
-        for p in self.prefill:
+        for p in prefill:
             if budget <= 0:
                 break
             take = min(budget, p.target - p.done)
-            offset = max(offset, p.done)
+            if p.done > offset:
+                offset = p.done
             p.done += take
             budget -= take
             chunk_total += take
@@ -144,20 +146,23 @@ class Replica:
                 done_now.append(p)
         step_s = self.cost.mixed(batch, self.kv_tokens, chunk_total, offset)
         self._tick(step_s, batch)
+        finished: list[Request] = []
         if batch:
             self.decodes += 1
             self.kv_tokens += batch
-            self.itl.append((step_s, batch))
-        finished = self._pop_finished()
-        for p in done_now:
-            self.prefill.remove(p)
-            finished += self._start_decoding(p)
+            self._itl(step_s, batch)
+            if self.finish_heap[0][0] <= self.decodes:
+                finished = self._pop_finished()
+        if done_now:
+            self.prefill = [p for p in prefill if p.done < p.target]
+            for p in done_now:
+                finished += self._start_decoding(p)
         return finished
 
     def _start_decoding(self, p: _Prefill) -> list[Request]:
         req, target = p.req, p.target
         self.reserved -= target
-        before = self.generated.pop(req.id, 0)
+        before, req.resumed = req.resumed, 0
         if req.first_token_s < 0:
             req.first_token_s = self.clock
         generated = before + 1
@@ -184,6 +189,13 @@ class Replica:
             finished.append(run.req)
         return finished
 
+    def _itl(self, seconds: float, tokens: int) -> None:
+        """Count ``tokens`` output tokens that came ``seconds`` after their predecessor, in
+        10-microsecond buckets (ITL percentiles without keeping every step)."""
+        key = int(seconds * ITL_BUCKETS_PER_S)
+        itl = self.itl
+        itl[key] = itl.get(key, 0) + tokens
+
     def _tick(self, seconds: float, batch: int) -> None:
         kv = self.kv_tokens + self.reserved
         self.clock += seconds
@@ -195,10 +207,10 @@ class Replica:
 
     def _preempt(self) -> None:
         """Recompute preemption of the newest running request (vLLM's default policy)."""
-        rid, run = self.running.popitem()
+        _, run = self.running.popitem()
         steps = self.decodes - run.start
         self.kv_tokens -= run.kv0 + steps
-        self.generated[rid] = run.generated0 + steps
+        run.req.resumed = run.generated0 + steps
         run.req.preemptions += 1
         self.preemptions += 1
         self.waiting.appendleft(run.req)
@@ -219,7 +231,7 @@ class Replica:
             k = min(k, self._steps_until(max(0.0, horizon - self.clock), first, slope * batch))
         elapsed = k * first + slope * batch * k * (k - 1) / 2
         self._tick(elapsed, batch)
-        self.itl.append((elapsed / k, batch * k))
+        self._itl(elapsed / k, batch * k)
         self.decodes += k
         self.kv_tokens += batch * k
         return self._pop_finished()
@@ -254,7 +266,7 @@ class Replica:
             first = base + slope * kv
             elapsed = steps * first + slope * n * steps * (steps - 1) / 2
             self._tick(elapsed, n)
-            self.itl.append((elapsed / steps, n * steps))
+            self._itl(elapsed / steps, n * steps)
         for r in batch:
             r.finish_s = self.clock
         return batch

@@ -37,6 +37,7 @@ class Request:
     prompt: int
     output: int
     user: int = -1
+    resumed: int = 0  # tokens generated before a preemption (prefilled again on resume)
     scheduled_s: float = -1.0  # first time any of its tokens ran
     first_token_s: float = -1.0
     finish_s: float = -1.0
