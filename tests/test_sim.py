@@ -216,3 +216,10 @@ def test_slo_parser():
         ("tpot_s", "p99", 0.05),
         ("e2e_s", "mean", 10.0),
     ]
+
+
+def test_worked_example_page_is_current():
+    from tests.conftest import ROOT, load_script
+
+    example = load_script("example_50_users")
+    assert (ROOT / "docs/example-50-users.md").read_text() == example.render()
