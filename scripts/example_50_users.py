@@ -113,8 +113,8 @@ def render() -> str:
         "A layout that passes the memory check but misses the SLOs is one a VRAM calculator "
         "would have approved: the latency distribution is what separates them. The article's "
         "3,000 tok/s is the output rate only if all 50 users stream at once and every answer "
-        "takes exactly 5 s; the simulator measures what the layout actually delivers, and goodput (the share of "
-        "requests within both SLOs) is the figure to size on.",
+        "takes exactly 5 s; the simulator measures what the layout actually delivers, and "
+        "goodput (the share of requests within both SLOs) is the figure to size on.",
     ]
     return "\n".join(lines) + "\n"
 
