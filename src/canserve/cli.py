@@ -450,6 +450,314 @@ def _print_sim(d: dict[str, Any]) -> None:
         out.print(f"note: {note}", style="dim")
 
 
+def _smallest_layout(
+    spec: Any, gpu_name: str, quant: str | None, gpus: int | None, prompt: int, output: int
+) -> tuple[Any, int, int, Any]:
+    """(GPU, tensor_parallel_size, replicas, capacity) for the fewest GPUs per replica that fit."""
+    from canserve.capacity import replica_capacity
+    from canserve.catalog.gpus import get_gpu
+    from canserve.catalog.quant import get_quant
+    from canserve.memory import default_quant
+
+    device = get_gpu(gpu_name)
+    fmt = get_quant(quant) if quant else default_quant(spec)
+    for tp in (1, 2, 4, 8, 16):
+        if spec.num_attention_heads % tp or (gpus is not None and gpus % tp):
+            continue
+        cap = replica_capacity(spec, device, fmt, tp=tp, prompt=prompt, output=output)
+        if cap.batch >= 1:
+            return device, tp, (gpus or tp) // tp, cap
+    raise InvalidInputError(
+        f"{spec.model_id} does not fit on {gpus or 16} x {device.id} with 20% headroom"
+    )
+
+
+@app.command()
+def cost(
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    hub: HubOpt = False,
+    gpu: Annotated[str | None, typer.Option(help="GPU to price (see: canserve gpus).")] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPU count (default: fewest that fit).")] = None,
+    quant: Annotated[str | None, typer.Option("--quant", "--dtype", help="Weight format.")] = None,
+    usd_per_hour: Annotated[
+        float | None, typer.Option(help="Instead of MODEL/--gpu: the deployment's $/hour.")
+    ] = None,
+    tokens_per_day: Annotated[float, typer.Option(help="Tokens per day (input + output).")] = 1e6,
+    utilization: Annotated[float, typer.Option(help="Share of capacity used (0-1).")] = 0.6,
+    input_share: Annotated[float, typer.Option(help="Share of tokens that are input.")] = 0.4,
+    prompt: Annotated[int, typer.Option(help="Prompt tokens per request (capacity).")] = 200,
+    output: Annotated[int, typer.Option(help="Output tokens per request (capacity).")] = 300,
+    cloud: Annotated[
+        str | None, typer.Option(help="Price on this cloud (default: cheapest).")
+    ] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot / preemptible prices.")] = False,
+    on_prem: Annotated[bool, typer.Option("--on-prem", help="Buy the GPUs instead.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Monthly cost vs tokens/day (PNG/SVG).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Self-hosted cost per 1M tokens, total cost of ownership, break-even against APIs."""
+    from canserve.catalog.prices import gpu_hour_price, purchase_price
+    from canserve.economics import estimate_cost
+
+    extra: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(
+        tokens_per_day=tokens_per_day, utilization=utilization, input_share=input_share
+    )
+    if usd_per_hour is not None:
+        if model is not None or config is not None or gpu is not None:
+            raise InvalidInputError("give either MODEL --gpu NAME or --usd-per-hour, not both")
+        kwargs["usd_per_hour"] = usd_per_hour
+    else:
+        if gpu is None:
+            raise InvalidInputError("cost needs MODEL --gpu NAME, or --usd-per-hour")
+        spec = load_model(model, config, hub=hub)
+        device, tp, replicas, cap = _smallest_layout(spec, gpu, quant, gpus, prompt, output)
+        count = tp * replicas
+        kwargs.update(
+            capacity_tokens_per_s=cap.tokens_per_s * replicas,
+            gpu_count=count,
+            gpu_tdp_watts=device.tdp_watts,
+        )
+        if on_prem:
+            price = purchase_price(device.id)
+            kwargs["purchase_usd"] = price.usd * count
+            extra["price"] = dict(
+                kind=price.kind,
+                usd_per_gpu=price.usd,
+                source=price.source,
+                source_date=price.source_date,
+            )
+        else:
+            hourly = gpu_hour_price(device.id, cloud, spot)
+            rate = hourly.usd_per_gpu_hour_spot if spot else hourly.usd_per_gpu_hour
+            assert rate is not None
+            kwargs["usd_per_hour"] = rate * count
+            extra["price"] = dict(
+                cloud=hourly.cloud,
+                instance=hourly.instance,
+                spot=spot,
+                usd_per_gpu_hour=rate,
+                source=hourly.source,
+                source_date=hourly.source_date,
+            )
+        extra["deployment"] = dict(
+            model=spec.model_id,
+            gpu=device.id,
+            gpu_count=count,
+            tensor_parallel_size=tp,
+            replicas=replicas,
+            batch_per_replica=cap.batch,
+            capacity_tokens_per_s=cap.tokens_per_s * replicas,
+        )
+    est = estimate_cost(**kwargs)
+    data = {**est.to_dict(), **extra}
+    if plot is not None:
+        from canserve.report.plots import plot_cost
+
+        plot_cost(est, plot)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_cost(data)
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def _print_cost(d: dict[str, Any]) -> None:
+    if "deployment" in d:
+        dep, price = d["deployment"], d["price"]
+        where = price.get("cloud", "on-prem") + (" spot" if price.get("spot") else "")
+        out.print(
+            f"{dep['model']} on {dep['gpu_count']} x {dep['gpu']} (tp "
+            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s)) · {where} · capacity "
+            f"{dep['capacity_tokens_per_s']:,.0f} tokens/s"
+        )
+    table = Table(
+        title=f"monthly cost, {d['tokens_per_day']:,.0f} tokens/day", title_justify="left"
+    )
+    table.add_column("item")
+    table.add_column("USD / month", justify="right")
+    for key, value in d["monthly_usd"].items():
+        table.add_row(key.removesuffix("_usd").replace("_", " "), _usd(value))
+    table.add_row("total", _usd(d["monthly_total_usd"]), style="bold")
+    out.print(table)
+    out.print(
+        f"self-hosted: {_usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at "
+        f"{d['utilization']:.0%} utilization"
+    )
+    apis = Table(title="APIs for the same traffic", title_justify="left")
+    for col in ("API", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
+        apis.add_column(col, justify="left" if col == "API" else "right")
+    for a in d["apis"]:
+        be = a["break_even_tokens_per_day"]
+        apis.add_row(
+            a["name"],
+            _usd(a["usd_per_million_input_tokens"]),
+            _usd(a["usd_per_million_output_tokens"]),
+            _usd(a["monthly_usd"]),
+            f"{be:,.0f}" if be is not None else "never (capacity)",
+        )
+    out.print(apis)
+    out.print(f"recommendation: [bold]{d['recommendation']}[/bold] — {d['recommendation_reason']}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@app.command()
+def plan(
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    hub: HubOpt = False,
+    users: Annotated[int | None, typer.Option(help="Concurrent users (peak).")] = None,
+    rate: Annotated[float | None, typer.Option(help="Or: requests per second.")] = None,
+    prompt: Annotated[int, typer.Option(help="Prompt tokens per request.")] = 200,
+    output: Annotated[int, typer.Option(help="Output tokens per request.")] = 300,
+    latency_s: Annotated[
+        float | None, typer.Option(help="End-to-end target per request, at P95 (s).")
+    ] = None,
+    ttft_p95_s: Annotated[float | None, typer.Option(help="TTFT target at P95 (s).")] = None,
+    tpot_p99_s: Annotated[float | None, typer.Option(help="TPOT target at P99 (s).")] = None,
+    think_s: Annotated[float, typer.Option(help="Users' think time between requests (s).")] = 0.0,
+    peak_factor: Annotated[
+        float, typer.Option(help="Size for this multiple of the traffic.")
+    ] = 1.0,
+    max_context: Annotated[int | None, typer.Option(help="max_model_len to deploy.")] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="GPU types to consider, comma-separated.")
+    ] = None,
+    quant: Annotated[str | None, typer.Option(help="Formats to consider, comma-separated.")] = None,
+    cloud: Annotated[str | None, typer.Option(help="Only this cloud's prices.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,
+    top: Annotated[int, typer.Option(help="Plans to show.")] = 3,
+    headroom: Annotated[float, typer.Option(help="Memory kept free (checklist: 0.2).")] = 0.2,
+    report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The cheapest GPU layout that serves the traffic within the latency targets."""
+    from canserve.plan import Requirements, plan_deployment
+
+    spec = load_model(model, config, hub=hub)
+    if not (1 <= top <= 20):
+        raise InvalidInputError("--top must be between 1 and 20")
+    if not 1 <= peak_factor <= 100:
+        raise InvalidInputError("--peak-factor must be between 1 and 100")
+    for name, value in (("prompt", prompt), ("output", output)):
+        if not 1 <= value <= spec.max_position_embeddings:
+            raise InvalidInputError(f"--{name} must be between 1 and the model's context")
+    targets: tuple[tuple[str, float | None], ...] = (
+        ("latency-s", latency_s),
+        ("ttft-p95-s", ttft_p95_s),
+        ("tpot-p99-s", tpot_p99_s),
+    )
+    for name, target in targets:
+        if target is not None and not 0 < target <= 3600:
+            raise InvalidInputError(f"--{name} must be between 0 and 3600 s")
+    if users is not None and not 1 <= users <= 1_000_000:
+        raise InvalidInputError("--users must be between 1 and 1,000,000")
+    if rate is not None and not 0 < rate <= 1e6:
+        raise InvalidInputError("--rate must be between 0 and 1e6 requests/s")
+    if latency_s is None and ttft_p95_s is None and tpot_p99_s is None:
+        latency_s = 5.0  # the article's chat target
+    req = Requirements(
+        prompt=prompt,
+        output=output,
+        users=users,
+        rate=rate,
+        think_s=think_s,
+        latency_s=latency_s,
+        ttft_p95_s=ttft_p95_s,
+        tpot_p99_s=tpot_p99_s,
+        peak_factor=peak_factor,
+        max_context=max_context,
+        headroom=headroom,
+    )
+    result = plan_deployment(
+        spec, req, gpus=_csv_list(gpus), quants=_csv_list(quant), cloud=cloud, spot=spot, top=top
+    )
+    data = result.to_dict()
+    if report is not None:
+        from canserve.report.html import write_report
+
+        write_report(result, report)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_plan(data, report)
+    if not result.plans:
+        raise InvalidInputError(result.notes[0] if result.notes else "no plan meets the targets")
+
+
+def _print_plan(d: dict[str, Any], report: Path | None) -> None:
+    r = d["requirements"]
+    who = f"{r['users']} users" if r["users"] is not None else f"{r['rate']:g} requests/s"
+    out.print(
+        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens"
+        + (f", {r['latency_s']:g} s target" if r["latency_s"] else "")
+        + f" -> required {d['required_output_tokens_per_s']:,.0f} output tokens/s "
+        f"({d['searched']} layouts searched)"
+    )
+    table = Table(title="plans, cheapest first", title_justify="left")
+    for col in (
+        "#",
+        "GPUs",
+        "tp x pp x replicas",
+        "format",
+        "batch",
+        "$/hour",
+        "$/1M out",
+        "TTFT p95",
+        "TPOT p99",
+        "e2e p95",
+        "GPU busy",
+    ):
+        table.add_column(col, justify="left" if col in ("GPUs", "format") else "right")
+    for i, p in enumerate(d["plans"], 1):
+        pr = p["predicted"]
+        table.add_row(
+            str(i),
+            f"{p['gpu_count']} x {p['gpu']}",
+            f"{p['tensor_parallel_size']} x {p['pipeline_parallel_size']} x {p['replicas']}",
+            p["quantization"],
+            str(p["max_num_seqs"]),
+            _usd(p["cost_usd_per_hour"]),
+            _usd(p["cost_usd_per_million_output_tokens"]),
+            _ms(pr["ttft_s"]["p95"]),
+            _ms(pr["tpot_s"]["p99"]),
+            f"{pr['e2e_s']['p95']:.2f} s",
+            f"{pr['gpu_utilization']:.0%}",
+        )
+    out.print(table)
+    if d["plans"]:
+        best = d["plans"][0]
+        out.print("checklist for plan 1:")
+        for item in best["checklist"]:
+            colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
+            out.print(
+                f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}"
+            )
+        out.print("deploy plan 1:")
+        out.print(best["vllm_command"], markup=False, highlight=False)
+    if d["rejected"]:
+        out.print(f"rejected (sample of {len(d['rejected'])}):")
+        for rj in d["rejected"][:8]:
+            out.print(
+                f"  {rj['gpu']} {rj['quantization']} tp{rj['tensor_parallel_size']}: "
+                f"{rj['reason']}",
+                style="dim",
+            )
+    if report is not None:
+        out.print(f"report written to {report}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
 def _matches(text: str, needle: str | None) -> bool:
     return needle is None or needle.lower() in text.lower()
 

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from canserve.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from canserve.economics import CostEstimate
     from canserve.perf import PerfEstimate
     from canserve.sim import SimResult
 
-__all__ = ["plot_batch_curve", "plot_latency_cdf", "plot_timeline"]
+__all__ = ["plot_batch_curve", "plot_cost", "plot_latency_cdf", "plot_timeline"]
 
 
 def _pyplot() -> Any:
@@ -92,6 +93,40 @@ def plot_timeline(result: SimResult, path: str | Path) -> Path:
     right.plot(t, [100 * p["kv_utilization"] for p in result.timeline], color="tab:red")
     right.set_ylabel("KV cache used (%)", color="tab:red")
     left.set_title(f"{result.model} · {result.gpu} · replica 1", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return target
+
+
+def plot_cost(est: CostEstimate, path: str | Path) -> Path:
+    """Monthly cost against daily token volume: self-hosting (flat) and each API (linear), with
+    the break-even points marked."""
+    target = _target(path)
+    plt = _pyplot()
+    import numpy as np
+
+    top = max(est.tokens_per_day * 10, 1e7)
+    volumes = np.logspace(4, np.log10(top), 200)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    ax.plot(volumes, [est.monthly_total_usd] * len(volumes), "k-", lw=2, label="self-hosted")
+    for api in est.apis:
+        per_token = api.monthly_usd / max(est.tokens_per_day, 1e-9)
+        line = ax.plot(volumes, volumes * per_token, lw=1, label=api.name)[0]
+        if api.break_even_tokens_per_day:
+            ax.plot(
+                [api.break_even_tokens_per_day],
+                [est.monthly_total_usd],
+                "o",
+                color=line.get_color(),
+            )
+    ax.axvline(est.tokens_per_day, color="grey", ls=":", label="your volume")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("tokens per day")
+    ax.set_ylabel("USD per month")
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(target)
     plt.close(fig)

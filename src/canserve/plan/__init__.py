@@ -1,0 +1,5 @@
+"""Capacity planning: layout search under memory, latency and cost, with a checklist."""
+
+from canserve.plan.search import Plan, PlanResult, Requirements, plan_deployment
+
+__all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment"]

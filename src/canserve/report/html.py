@@ -1,0 +1,145 @@
+"""A self-contained HTML report of a plan: inputs, ranked plans, charts (inline SVG), the
+checklist and the deploy commands. No external assets; opens offline."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from canserve.report.plots import _pyplot
+
+if TYPE_CHECKING:
+    from canserve.plan import PlanResult
+
+__all__ = ["write_report"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}
+pre{background:#f5f5f5;padding:1em;overflow-x:auto;font-size:13px}
+.pass{color:#080}.fail{color:#b00}.warn{color:#b60}.manual{color:#06c}
+.charts{display:flex;flex-wrap:wrap;gap:1em}.charts div{flex:1 1 480px}
+"""
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _memory_chart(plan: dict[str, Any]) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 1.8), dpi=100)
+    used = plan["memory_per_gpu_bytes"] / 1e9
+    cap = plan["gpu_memory_bytes"] / 1e9
+    ax.barh([0], [used], color="tab:blue", label="planned use")
+    ax.axvline(cap * 0.8, color="tab:red", ls="--", label="80% (20% headroom)")
+    ax.set_xlim(0, cap)
+    ax.set_yticks([])
+    ax.set_xlabel(f"GB per GPU ({plan['gpu']}, {cap:,.0f} GB)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    text = _svg(fig)
+    plt.close(fig)
+    return text
+
+
+def _latency_chart(plan: dict[str, Any]) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    levels = [0.5, 0.9, 0.95, 0.99]
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "end-to-end")):
+        stats = plan["predicted"][key]
+        ax.plot([stats[f"p{round(q * 100)}"] for q in levels], levels, "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (s), simulated")
+    ax.set_ylabel("fraction of requests")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    text = _svg(fig)
+    plt.close(fig)
+    return text
+
+
+def _cost_chart(plans: list[dict[str, Any]]) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    labels = [f"{p['gpu_count']}x {p['gpu']}\n{p['quantization']}" for p in plans]
+    ax.bar(labels, [p["cost_usd_per_hour"] for p in plans], color="tab:green")
+    ax.set_ylabel("USD per hour")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    text = _svg(fig)
+    plt.close(fig)
+    return text
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(result: PlanResult, path: str | Path) -> Path:
+    target = Path(path)
+    d = result.to_dict()
+    parts = [
+        f"<h1>canserve plan: {html.escape(d['model'])}</h1>",
+        f"<p>Required throughput: <b>{d['required_output_tokens_per_s']:,.0f}</b> output "
+        f"tokens/s. Requirements:</p><pre>{html.escape(json.dumps(d['requirements']))}</pre>",
+    ]
+    rows = [
+        dict(
+            rank=i,
+            gpus=f"{p['gpu_count']} x {p['gpu']}",
+            layout=f"tp {p['tensor_parallel_size']}"
+            f" / pp {p['pipeline_parallel_size']} / {p['replicas']} replicas",
+            format=p["quantization"],
+            batch=p["max_num_seqs"],
+            usd_per_hour=f"{p['cost_usd_per_hour']:,.2f}",
+            usd_per_1M_out=f"{p['cost_usd_per_million_output_tokens']:,.2f}",
+            ttft_p95=f"{p['predicted']['ttft_s']['p95']:.3f}",
+            tpot_p99=f"{p['predicted']['tpot_s']['p99']:.4f}",
+            e2e_p95=f"{p['predicted']['e2e_s']['p95']:.2f}",
+        )
+        for i, p in enumerate(d["plans"], 1)
+    ]
+    parts.append("<h2>Plans, cheapest first</h2>")
+    parts.append(_table(rows, list(rows[0]) if rows else ["rank"]))
+    if d["plans"]:
+        best = d["plans"][0]
+        parts.append("<h2>Plan 1</h2><div class='charts'>")
+        parts.append(f"<div><h3>Memory per GPU</h3>{_memory_chart(best)}</div>")
+        parts.append(f"<div><h3>Latency percentiles</h3>{_latency_chart(best)}</div>")
+        parts.append(f"<div><h3>Cost of the plans</h3>{_cost_chart(d['plans'])}</div></div>")
+        items = "".join(
+            f"<tr><td>{html.escape(c['item'])}</td><td class='{c['verdict']}'>{c['verdict']}</td>"
+            f"<td>{html.escape(c['detail'])}</td></tr>"
+            for c in best["checklist"]
+        )
+        parts.append(f"<h3>Production checklist</h3><table>{items}</table>")
+        parts.append("<h3>Deploy</h3>")
+        for engine, command in best["commands"].items():
+            parts.append(f"<h4>{html.escape(engine)}</h4><pre>{html.escape(command)}</pre>")
+        parts.append(f"<h4>Kubernetes</h4><pre>{html.escape(best['kubernetes'])}</pre>")
+    parts.append("<h2>Rejected configurations (sample)</h2>")
+    parts.append(_table(d["rejected"], ["gpu", "quantization", "tensor_parallel_size", "reason"]))
+    for note in d["notes"]:
+        parts.append(f"<p><i>{html.escape(note)}</i></p>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>canserve plan</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
+    target.write_text(page, encoding="utf-8")
+    return target
