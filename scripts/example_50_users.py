@@ -19,8 +19,13 @@ from canserve.sim import simulate
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "example-50-users.md"
 MODEL, QUANT, USERS, PROMPT, OUTPUT, TARGET_S = "llama-3.1-70b", "awq", 50, 200, 300, 5.0
 SLO = "ttft_p95=1s,e2e_p95=5s"
-LAYOUTS = [("A100-80GB", 1, 1), ("A100-80GB", 4, 1), ("A100-80GB", 2, 2), ("H100", 2, 1),
-           ("H100", 4, 1)]  # fmt: skip
+LAYOUTS = [
+    ("A100-80GB", 1, 1),
+    ("A100-80GB", 4, 1),
+    ("A100-80GB", 2, 2),
+    ("H100", 2, 1),
+    ("H100", 4, 1),
+]
 
 
 def _run(gpu: str, tp: int, replicas: int, think_s: float) -> tuple[str, bool, float]:

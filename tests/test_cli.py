@@ -340,3 +340,104 @@ def test_simulate_empty_trace(tmp_path):
     trace.write_text("arrival_s,prompt,output\n")
     proc = run("simulate", "llama-3.1-8b", "--gpu", "H100", "--trace", str(trace))
     assert proc.returncode == 2 and "no requests" in proc.stderr
+
+
+def test_cost_json_contract():
+    proc = run("cost", "llama-3.1-8b", "--gpu", "H100", "--tokens-per-day", "5000000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d.keys() >= {
+        "self_hosted_usd_per_million_tokens",
+        "monthly_total_usd",
+        "monthly_usd",
+        "apis",
+        "recommendation",
+    }
+    assert d["monthly_usd"]["engineering_usd"] > 0
+    for api in d["apis"]:
+        assert api.keys() >= {
+            "name",
+            "usd_per_million_input_tokens",
+            "usd_per_million_output_tokens",
+            "monthly_usd",
+            "break_even_tokens_per_day",
+        }
+    assert d["price"]["source"] and d["deployment"]["gpu"] == "H100-SXM-80GB"
+
+
+def test_cost_with_usd_per_hour_and_plot(tmp_path):
+    png = tmp_path / "cost.png"
+    proc = run("cost", "--usd-per-hour", "2", "--tokens-per-day", "2500000", "--plot", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert "recommendation" in proc.stdout and png.exists()
+
+
+def test_cost_on_prem():
+    d = json.loads(run("cost", "llama-3.1-8b", "--gpu", "H100", "--on-prem", "--json").stdout)
+    assert "hardware_amortized_usd" in d["monthly_usd"]
+    assert "power_and_cooling_usd" in d["monthly_usd"]
+
+
+def test_plan_json_contract_and_report(tmp_path):
+    report = tmp_path / "plan.html"
+    proc = run(
+        "plan",
+        "llama-3.1-70b",
+        "--users",
+        "50",
+        "--prompt",
+        "200",
+        "--output",
+        "300",
+        "--latency-s",
+        "5",
+        "--gpus",
+        "A100-80GB,H100",
+        "--report",
+        str(report),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["required_output_tokens_per_s"] == 3000
+    plan_keys = {
+        "gpu",
+        "gpu_count",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "replicas",
+        "quantization",
+        "memory_per_gpu_bytes",
+        "gpu_memory_bytes",
+        "max_num_seqs",
+        "predicted",
+        "cost_usd_per_hour",
+        "cost_usd_per_million_output_tokens",
+        "checklist",
+        "vllm_command",
+    }
+    assert d["plans"] and all(p.keys() >= plan_keys for p in d["plans"])
+    assert d["rejected"] and all("reason" in r for r in d["rejected"])
+    html = report.read_text()
+    assert html.startswith("<!doctype html>") and "<svg" in html and "vllm serve" in html
+    assert 'src="http' not in html and "<link" not in html  # no external assets
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plan", "llama-3.1-70b"),
+        ("plan", "llama-3.1-70b", "--users", "10", "--rate", "2"),
+        ("plan", "llama-3.1-70b", "--users", "-5"),
+        ("plan", "llama-3.1-70b", "--users", "50", "--tpot-p99-s", "0.0005", "--gpus", "H100"),
+        ("plan", "llama-3.1-70b", "--users", "5", "--gpus", "H9000"),
+        ("cost", "--tokens-per-day", "1000"),
+        ("cost", "llama-3.1-8b", "--gpu", "RTX-4060-TI-16GB"),
+        ("cost", "--usd-per-hour", "-1"),
+        ("cost", "llama-3.1-8b", "--gpu", "H100", "--utilization", "3"),
+    ],
+)
+def test_plan_and_cost_bad_input(args):
+    proc = run(*args)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+    assert proc.stderr.count("\n") == 1

@@ -1,5 +1,10 @@
 """GPU prices (rows in ``data/prices.toml``): cloud per GPU-hour, on-demand and spot, and
-purchase prices, each with its source and date."""
+purchase prices, each with its source and date.
+
+By default a price comes from the cheapest provider that sells with a service level (hyperscalers
+and GPU clouds); marketplace tiers (Vast.ai, RunPod Community Cloud: host-dependent, no SLA) are
+used only when their cloud is asked for by name.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,10 @@ class CloudPrice:
     usd_per_gpu_hour_spot: float | None
     source: str
     source_date: str
+
+    @property
+    def marketplace(self) -> bool:
+        return self.cloud == "vast" or "community" in self.instance.lower()
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,11 @@ def _purchases() -> tuple[PurchasePrice, ...]:
 
 def gpu_hour_price(gpu_id: str, cloud: str | None = None, spot: bool = False) -> CloudPrice:
     """The cheapest sourced price per GPU-hour for ``gpu_id`` (on ``cloud`` if given)."""
-    rows = [p for p in cloud_prices() if p.gpu == gpu_id and (cloud is None or p.cloud == cloud)]
+    rows = [
+        p
+        for p in cloud_prices()
+        if p.gpu == gpu_id and (p.cloud == cloud if cloud is not None else not p.marketplace)
+    ]
     if spot:
         rows = [p for p in rows if p.usd_per_gpu_hour_spot is not None]
     if not rows:

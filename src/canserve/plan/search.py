@@ -235,6 +235,16 @@ def plan_deployment(
     notes = []
     if not plans:
         notes.append(_why_none(rejected, required))
+    if any(get_gpu(p.gpu).vendor != "nvidia" for p in plans):
+        notes.append(
+            "AMD plans assume the H100-measured kernel efficiencies; ROCm kernels often "
+            "reach lower fractions of the datasheet: measure before buying"
+        )
+    if any(p.price.get("cloud") not in ("aws", "gcp", "azure") for p in plans):
+        notes.append(
+            "prices include GPU clouds beyond the hyperscalers; pass --cloud aws (gcp, "
+            "azure, lambda, ...) to price one provider"
+        )
     return PlanResult(
         model=spec.model_id,
         required_output_tokens_per_s=required,
