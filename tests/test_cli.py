@@ -441,3 +441,10 @@ def test_plan_and_cost_bad_input(args):
     proc = run(*args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_plan_several_candidate_models():
+    proc = run("plan", "llama-3.1-8b,qwen3-8b", "--rate", "2", "--latency-s", "10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    models = {p["model"] for p in json.loads(proc.stdout)["plans"]}
+    assert models <= {"meta-llama/Meta-Llama-3.1-8B", "Qwen/Qwen3-8B"} and models

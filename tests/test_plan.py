@@ -86,3 +86,15 @@ def test_every_catalog_model_gets_a_plan(entry):
         entry.spec, req, gpus=["H200", "B200"], top=1, finalists=2, simulate_requests=100
     )
     assert result.plans, result.notes
+
+
+def test_budget_and_latency_ranking():
+    req = Requirements(prompt=200, output=300, users=50, latency_s=5)
+    spec = get_model("llama-3.1-8b")
+    budget = plan_deployment(spec, req, budget_usd_per_hour=2.0)
+    assert all(p.cost_usd_per_hour <= 2.0 for p in budget.plans)
+    assert any("over budget" in r["reason"] for r in budget.rejected)
+    fast = plan_deployment(spec, req, rank="latency", budget_usd_per_hour=5.0)
+    e2e = [p.predicted["e2e_s"]["p95"] for p in fast.plans]
+    assert e2e == sorted(e2e)
+    assert e2e[0] <= min(p.predicted["e2e_s"]["p95"] for p in budget.plans)

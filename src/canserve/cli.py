@@ -637,19 +637,24 @@ def plan(
     spot: Annotated[bool, typer.Option("--spot", help="Spot prices.")] = False,
     top: Annotated[int, typer.Option(help="Plans to show.")] = 3,
     headroom: Annotated[float, typer.Option(help="Memory kept free (checklist: 0.2).")] = 0.2,
+    budget_usd_per_hour: Annotated[
+        float | None, typer.Option(help="Drop layouts that cost more per hour.")
+    ] = None,
+    rank: Annotated[str, typer.Option(help="cost (default) or latency.")] = "cost",
     report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The cheapest GPU layout that serves the traffic within the latency targets."""
     from canserve.plan import Requirements, plan_deployment
 
-    spec = load_model(model, config, hub=hub)
+    names: list[str | None] = [m.strip() for m in (model or "").split(",") if m.strip()]
+    specs = [load_model(name, config, hub=hub) for name in names or [None]]
     if not (1 <= top <= 20):
         raise InvalidInputError("--top must be between 1 and 20")
     if not 1 <= peak_factor <= 100:
         raise InvalidInputError("--peak-factor must be between 1 and 100")
     for name, value in (("prompt", prompt), ("output", output)):
-        if not 1 <= value <= spec.max_position_embeddings:
+        if not 1 <= value <= min(s.max_position_embeddings for s in specs):
             raise InvalidInputError(f"--{name} must be between 1 and the model's context")
     targets: tuple[tuple[str, float | None], ...] = (
         ("latency-s", latency_s),
@@ -678,9 +683,23 @@ def plan(
         max_context=max_context,
         headroom=headroom,
     )
-    result = plan_deployment(
-        spec, req, gpus=_csv_list(gpus), quants=_csv_list(quant), cloud=cloud, spot=spot, top=top
-    )
+    if budget_usd_per_hour is not None and budget_usd_per_hour <= 0:
+        raise InvalidInputError("--budget-usd-per-hour must be positive")
+    results = [
+        plan_deployment(
+            s,
+            req,
+            gpus=_csv_list(gpus),
+            quants=_csv_list(quant),
+            cloud=cloud,
+            spot=spot,
+            top=top,
+            budget_usd_per_hour=budget_usd_per_hour,
+            rank=rank,
+        )
+        for s in specs
+    ]
+    result = results[0] if len(results) == 1 else _merge_plans(results, top, rank)
     data = result.to_dict()
     if report is not None:
         from canserve.report.html import write_report
@@ -692,6 +711,28 @@ def plan(
         _print_plan(data, report)
     if not result.plans:
         raise InvalidInputError(result.notes[0] if result.notes else "no plan meets the targets")
+
+
+def _merge_plans(results: list[Any], top: int, rank: str) -> Any:
+    """One result for several candidate models: their plans ranked together."""
+    from canserve.plan import PlanResult
+
+    plans = [p for r in results for p in r.plans]
+    key = (
+        (lambda p: p.predicted["e2e_s"]["p95"])
+        if rank == "latency"
+        else (lambda p: p.cost_usd_per_hour)
+    )
+    plans.sort(key=key)
+    return PlanResult(
+        model=", ".join(r.model for r in results),
+        required_output_tokens_per_s=results[0].required_output_tokens_per_s,
+        requirements=results[0].requirements,
+        plans=plans[:top],
+        rejected=[rj for r in results for rj in r.rejected][:40],
+        searched=sum(r.searched for r in results),
+        notes=[n for r in results for n in r.notes if plans == [] or "no configuration" not in n],
+    )
 
 
 def _print_plan(d: dict[str, Any], report: Path | None) -> None:
@@ -706,6 +747,7 @@ def _print_plan(d: dict[str, Any], report: Path | None) -> None:
     table = Table(title="plans, cheapest first", title_justify="left")
     for col in (
         "#",
+        "model",
         "GPUs",
         "tp x pp x replicas",
         "format",
@@ -717,11 +759,12 @@ def _print_plan(d: dict[str, Any], report: Path | None) -> None:
         "e2e p95",
         "GPU busy",
     ):
-        table.add_column(col, justify="left" if col in ("GPUs", "format") else "right")
+        table.add_column(col, justify="left" if col in ("model", "GPUs", "format") else "right")
     for i, p in enumerate(d["plans"], 1):
         pr = p["predicted"]
         table.add_row(
             str(i),
+            p["model"].split("/")[-1],
             f"{p['gpu_count']} x {p['gpu']}",
             f"{p['tensor_parallel_size']} x {p['pipeline_parallel_size']} x {p['replicas']}",
             p["quantization"],

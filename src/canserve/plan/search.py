@@ -71,6 +71,7 @@ class Requirements:
 
 @dataclass
 class Plan:
+    model: str
     gpu: str
     gpu_count: int
     tensor_parallel_size: int
@@ -145,8 +146,16 @@ def plan_deployment(
     finalists: int = 6,
     simulate_requests: int = 600,
     seed: int = 0,
+    budget_usd_per_hour: float | None = None,
+    rank: str = "cost",
 ) -> PlanResult:
-    """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones."""
+    """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones.
+
+    ``budget_usd_per_hour`` drops layouts that cost more; ``rank="latency"`` orders the plans by
+    simulated P95 end-to-end latency instead of cost.
+    """
+    if rank not in ("cost", "latency"):
+        raise InvalidInputError("rank must be 'cost' or 'latency'")
     if (req.users is None) == (req.rate is None):
         raise InvalidInputError("give exactly one of --users or --rate")
     required = req.required_output_tokens_per_s
@@ -211,6 +220,22 @@ def plan_deployment(
                     _Candidate(gpu, quant, tp, pp, cap, price, replicas, replicas * tp * pp * rate)
                 )
     candidates.sort(key=lambda c: c.usd_per_hour)
+    if budget_usd_per_hour is not None:
+        over = [c for c in candidates if c.usd_per_hour > budget_usd_per_hour]
+        candidates = [c for c in candidates if c.usd_per_hour <= budget_usd_per_hour]
+        for c in over[:10]:
+            rejected.append(
+                _reject(
+                    c.gpu.id,
+                    c.quant.id,
+                    c.tp,
+                    c.pp,
+                    f"over budget: ${c.usd_per_hour:,.2f}/h > ${budget_usd_per_hour:,.2f}/h",
+                )
+            )
+    if rank == "latency":  # simulate the layouts the performance model expects to be fastest
+        candidates.sort(key=lambda c: c.cap.ttft_s + req.output * c.cap.tpot_s)
+        finalists = max(finalists, 12)
     plans: list[Plan] = []
     for cand in candidates[:finalists]:
         plan = _confirm(
@@ -218,9 +243,13 @@ def plan_deployment(
         )
         if plan is not None:
             plans.append(plan)
-        if len(plans) >= top:
+        if len(plans) >= top and rank == "cost":
             break
-    plans.sort(key=lambda p: p.cost_usd_per_hour)
+    if rank == "latency":
+        plans.sort(key=lambda p: p.predicted["e2e_s"]["p95"])
+    else:
+        plans.sort(key=lambda p: p.cost_usd_per_hour)
+    plans = plans[:top]
     for cand in candidates[finalists : finalists + 10]:
         rejected.append(
             _reject(
@@ -396,6 +425,7 @@ def _plan(
         slo=res.slo,
     )
     return Plan(
+        model=spec.model_id,
         gpu=cand.gpu.id,
         gpu_count=replicas * cand.tp * cand.pp,
         tensor_parallel_size=cand.tp,
