@@ -165,8 +165,12 @@ def _requests(
     for i, t in enumerate(times):
         if i >= last or t > until:
             return
-        p = min(prompt_of(rng), longest)
-        o = max(1, min(output_of(rng), max_model_len - p))
+        p = prompt_of(rng)
+        if p > longest:
+            p = longest
+        o = output_of(rng)
+        if o > max_model_len - p:
+            o = max_model_len - p
         yield Request(i, t, p, o)
 
 

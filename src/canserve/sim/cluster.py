@@ -94,7 +94,7 @@ def _run_single(replica: Replica, arrivals: Iterator[Request]) -> list[Request]:
     advance, submit = replica.advance, replica.submit
     for req in arrivals:
         t = req.arrival_s
-        while replica.clock < t and not replica.idle:
+        while replica.clock < t and (replica.waiting or replica.running or replica.prefill):
             finished += advance(t)
         submit(req)
     while not replica.idle:

@@ -34,8 +34,7 @@ class StepCost:
     framework: str
     cal: Calibration
     reference_context: int  # context at which the per-token KV slope is measured
-    _base: dict[int, float] = field(default_factory=dict)
-    _slope: dict[int, float] = field(default_factory=dict)
+    _decode: dict[int, tuple[float, float]] = field(default_factory=dict)
     _prefill: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def _time(self, step: Step) -> float:
@@ -51,22 +50,22 @@ class StepCost:
 
     def decode(self, batch: int) -> tuple[float, float]:
         """(base_s, per_kv_token_s) of a decode step of ``batch`` sequences."""
-        if batch not in self._base:
+        known = self._decode.get(batch)
+        if known is None:
             ctx = self.reference_context
             base = self._time(Step(decode_seqs=batch, context=1))
             full = self._time(Step(decode_seqs=batch, context=ctx))
-            self._base[batch] = base
-            self._slope[batch] = max(0.0, (full - base) / (batch * ctx))
-        return self._base[batch], self._slope[batch]
+            known = self._decode[batch] = (base, max(0.0, (full - base) / (batch * ctx)))
+        return known
 
     def mixed(self, batch: int, kv_tokens: int, chunk: int, offset: int) -> float:
         """A step with ``batch`` decodes over ``kv_tokens`` cached tokens and one prefill chunk."""
-        c = -(-chunk // _CHUNK_BUCKET) * _CHUNK_BUCKET
-        o = offset // _OFFSET_BUCKET * _OFFSET_BUCKET
-        key = (batch + c, o)
-        if key not in self._prefill:
-            self._prefill[key] = self._time(Step(prefill_tokens=batch + c, prefill_offset=o))
+        key = (batch - (-chunk // _CHUNK_BUCKET) * _CHUNK_BUCKET, offset // _OFFSET_BUCKET)
+        seconds = self._prefill.get(key)
+        if seconds is None:
+            seconds = self._prefill[key] = self._time(
+                Step(prefill_tokens=key[0], prefill_offset=key[1] * _OFFSET_BUCKET)
+            )
         if batch == 0:
-            return self._prefill[key]
-        _, slope = self.decode(batch)
-        return self._prefill[key] + slope * kv_tokens
+            return seconds
+        return seconds + self.decode(batch)[1] * kv_tokens

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from canserve.errors import InvalidInputError
 from canserve.sim.workload import Request
@@ -108,13 +108,10 @@ def _percentiles_numpy(values: Sequence[float]) -> dict[str, float]:
     return out
 
 
-def request_latencies(done: Iterable[Request]) -> dict[str, list[float]]:
+def request_latencies(done: Sequence[Request]) -> dict[str, list[float]]:
     """Per-request ttft, tpot, e2e and queue times of finished requests."""
-    lat: dict[str, list[float]] = {"ttft_s": [], "tpot_s": [], "e2e_s": [], "queue_s": []}
-    for r in done:
-        lat["ttft_s"].append(r.first_token_s - r.arrival_s)
-        lat["e2e_s"].append(r.finish_s - r.arrival_s)
-        lat["queue_s"].append(max(0.0, r.scheduled_s - r.arrival_s))
-        if r.output > 1:
-            lat["tpot_s"].append((r.finish_s - r.first_token_s) / (r.output - 1))
-    return lat
+    ttft = [r.first_token_s - r.arrival_s for r in done]
+    e2e = [r.finish_s - r.arrival_s for r in done]
+    queue = [max(0.0, r.scheduled_s - r.arrival_s) for r in done]
+    tpot = [(r.finish_s - r.first_token_s) / (r.output - 1) for r in done if r.output > 1]
+    return {"ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "queue_s": queue}

@@ -120,23 +120,35 @@ class Replica:
         batch = len(self.running)
         budget = c.max_num_batched_tokens - batch
         prefill = self.prefill
+        waiting = self.waiting
         pending = 0
         for p in prefill:
             pending += p.target - p.done
-        while pending < budget and self._admit_possible():
-            req = self.waiting.popleft()
+        # admit waiting requests while the step has token budget, a sequence slot and KV blocks
+        seqs = batch + len(prefill)
+        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved
+        block, max_seqs, clock = c.block_size, c.max_num_seqs, self.clock
+        while pending < budget and waiting and seqs < max_seqs:
+            req = waiting[0]
             target = req.prompt + req.resumed
+            if target > free - (seqs + 1) * block:
+                break
+            waiting.popleft()
             self.reserved += target
+            free -= target
+            seqs += 1
             prefill.append(_Prefill(req, 0, target))
             pending += target
             if req.scheduled_s < 0:
-                req.scheduled_s = self.clock
+                req.scheduled_s = clock
         chunk_total = offset = 0
         done_now: list[_Prefill] = []
         for p in prefill:
             if budget <= 0:
                 break
-            take = min(budget, p.target - p.done)
+            take = p.target - p.done
+            if take > budget:
+                take = budget
             if p.done > offset:
                 offset = p.done
             p.done += take
@@ -154,26 +166,29 @@ class Replica:
             if self.finish_heap[0][0] <= self.decodes:
                 finished = self._pop_finished()
         if done_now:
-            self.prefill = [p for p in prefill if p.done < p.target]
+            if len(done_now) == len(prefill):
+                prefill.clear()
+            else:
+                self.prefill = [p for p in prefill if p.done < p.target]
             for p in done_now:
-                finished += self._start_decoding(p)
+                self._start_decoding(p, finished)
         return finished
 
-    def _start_decoding(self, p: _Prefill) -> list[Request]:
+    def _start_decoding(self, p: _Prefill, finished: list[Request]) -> None:
         req, target = p.req, p.target
         self.reserved -= target
-        before, req.resumed = req.resumed, 0
+        generated = req.resumed + 1
+        req.resumed = 0
         if req.first_token_s < 0:
             req.first_token_s = self.clock
-        generated = before + 1
         if generated >= req.output:
             req.finish_s = self.clock
-            return [req]
-        self.running[req.id] = _Running(req, self.decodes, target + 1, generated)
+            finished.append(req)
+            return
+        decodes = self.decodes
+        self.running[req.id] = _Running(req, decodes, target + 1, generated)
         self.kv_tokens += target + 1
-        end = self.decodes + req.output - generated
-        heapq.heappush(self.finish_heap, (end, req.id, self.decodes))
-        return []
+        heapq.heappush(self.finish_heap, (decodes + req.output - generated, req.id, decodes))
 
     def _pop_finished(self) -> list[Request]:
         finished = []
@@ -217,28 +232,41 @@ class Replica:
 
     def _decode_jump(self, horizon: float) -> list[Request]:
         c = self.config
+        running = self.running
         while True:
-            batch = len(self.running)
+            batch = len(running)
             room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch * c.block_size
             if room >= batch or batch == 1:
                 break
             self._preempt()
         base, slope = self.cost.decode(batch)
-        k = self.finish_heap[0][0] - self.decodes if self.finish_heap else 1
-        k = max(1, min(k, room // batch if batch else k))
+        decodes = self.decodes
+        heap = self.finish_heap
+        k = heap[0][0] - decodes if heap else 1
+        if room // batch < k:
+            k = room // batch
+        if k < 1:
+            k = 1
         first = base + slope * self.kv_tokens
+        growth = slope * batch
         if horizon < math.inf:  # stop at the step during which the next arrival comes
-            k = min(k, self._steps_until(max(0.0, horizon - self.clock), first, slope * batch))
-        elapsed = k * first + slope * batch * k * (k - 1) / 2
+            until = self._steps_until(horizon - self.clock, first, growth)
+            if until < k:
+                k = until
+        elapsed = k * first + growth * k * (k - 1) / 2
         self._tick(elapsed, batch)
         self._itl(elapsed / k, batch * k)
-        self.decodes += k
+        self.decodes = decodes + k
         self.kv_tokens += batch * k
-        return self._pop_finished()
+        if heap and heap[0][0] <= self.decodes:
+            return self._pop_finished()
+        return []
 
     @staticmethod
     def _steps_until(gap: float, first: float, growth: float) -> int:
         """Fewest steps whose total time reaches ``gap`` (step i lasts ``first + i * growth``)."""
+        if gap <= first:
+            return 1
         if growth <= 0:
             return max(1, math.ceil(gap / first))
         a, b = growth / 2, first - growth / 2

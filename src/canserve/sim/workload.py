@@ -75,7 +75,7 @@ def parse_length(text: str) -> LengthDist:
             if low > high:
                 raise InvalidInputError(f"length distribution {spec!r}: low > high")
             span = high - low + 1
-            return lambda rng: low + int(rng.random() * span)
+            return lambda rng: low + int(rng.random() * span)  # uniform on low..high
         if kind == "lognormal":
             mean, cv = (float(v) for v in args.split(","))
             _positive(spec, mean)
@@ -119,8 +119,13 @@ def open_loop_arrivals(rng: random.Random, rate: float, cv: float = 1.0) -> Iter
     shape = 1 / (cv * cv)
     scale = 1 / (rate * shape)
     t = 0.0
+    if cv == 1:
+        uniform, log, mean = rng.random, math.log, 1 / rate
+        while True:  # inverse transform, as random.expovariate does, without the call overhead
+            t -= log(1.0 - uniform()) * mean
+            yield t
     while True:
-        t += rng.expovariate(rate) if cv == 1 else rng.gammavariate(shape, scale)
+        t += rng.gammavariate(shape, scale)
         yield t
 
 
