@@ -16,12 +16,12 @@ from rich.table import Table
 
 from canserve import __version__
 from canserve.catalog.frameworks import list_frameworks
-from canserve.catalog.gpus import GPU, list_gpus
-from canserve.catalog.models import list_models, load_model
+from canserve.catalog.models import load_model
 from canserve.catalog.quant import list_quants
 from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
 from canserve.perf import PerfEstimate, estimate_perf, sweep_batch
+from canserve.services import gpu_rows, model_rows
 from canserve.units import format_bytes
 
 app = typer.Typer(
@@ -450,28 +450,6 @@ def _print_sim(d: dict[str, Any]) -> None:
         out.print(f"note: {note}", style="dim")
 
 
-def _smallest_layout(
-    spec: Any, gpu_name: str, quant: str | None, gpus: int | None, prompt: int, output: int
-) -> tuple[Any, int, int, Any]:
-    """(GPU, tensor_parallel_size, replicas, capacity) for the fewest GPUs per replica that fit."""
-    from canserve.capacity import replica_capacity
-    from canserve.catalog.gpus import get_gpu
-    from canserve.catalog.quant import get_quant
-    from canserve.memory import default_quant
-
-    device = get_gpu(gpu_name)
-    fmt = get_quant(quant) if quant else default_quant(spec)
-    for tp in (1, 2, 4, 8, 16):
-        if spec.num_attention_heads % tp or (gpus is not None and gpus % tp):
-            continue
-        cap = replica_capacity(spec, device, fmt, tp=tp, prompt=prompt, output=output)
-        if cap.batch >= 1:
-            return device, tp, (gpus or tp) // tp, cap
-    raise InvalidInputError(
-        f"{spec.model_id} does not fit on {gpus or 16} x {device.id} with 20% headroom"
-    )
-
-
 @app.command()
 def cost(
     model: ModelArg = None,
@@ -497,61 +475,24 @@ def cost(
     as_json: JsonOpt = False,
 ) -> None:
     """Self-hosted cost per 1M tokens, total cost of ownership, break-even against APIs."""
-    from canserve.catalog.prices import gpu_hour_price, purchase_price
-    from canserve.economics import estimate_cost
+    from canserve.services import cost_report
 
-    extra: dict[str, Any] = {}
-    kwargs: dict[str, Any] = dict(
-        tokens_per_day=tokens_per_day, utilization=utilization, input_share=input_share
+    spec = load_model(model, config, hub=hub) if (model or config) else None
+    est, data = cost_report(
+        spec,
+        gpu,
+        tokens_per_day=tokens_per_day,
+        gpus=gpus,
+        quant=quant,
+        usd_per_hour=usd_per_hour,
+        utilization=utilization,
+        input_share=input_share,
+        prompt=prompt,
+        output=output,
+        cloud=cloud,
+        spot=spot,
+        on_prem=on_prem,
     )
-    if usd_per_hour is not None:
-        if model is not None or config is not None or gpu is not None:
-            raise InvalidInputError("give either MODEL --gpu NAME or --usd-per-hour, not both")
-        kwargs["usd_per_hour"] = usd_per_hour
-    else:
-        if gpu is None:
-            raise InvalidInputError("cost needs MODEL --gpu NAME, or --usd-per-hour")
-        spec = load_model(model, config, hub=hub)
-        device, tp, replicas, cap = _smallest_layout(spec, gpu, quant, gpus, prompt, output)
-        count = tp * replicas
-        kwargs.update(
-            capacity_tokens_per_s=cap.tokens_per_s * replicas,
-            gpu_count=count,
-            gpu_tdp_watts=device.tdp_watts,
-        )
-        if on_prem:
-            price = purchase_price(device.id)
-            kwargs["purchase_usd"] = price.usd * count
-            extra["price"] = dict(
-                kind=price.kind,
-                usd_per_gpu=price.usd,
-                source=price.source,
-                source_date=price.source_date,
-            )
-        else:
-            hourly = gpu_hour_price(device.id, cloud, spot)
-            rate = hourly.usd_per_gpu_hour_spot if spot else hourly.usd_per_gpu_hour
-            assert rate is not None
-            kwargs["usd_per_hour"] = rate * count
-            extra["price"] = dict(
-                cloud=hourly.cloud,
-                instance=hourly.instance,
-                spot=spot,
-                usd_per_gpu_hour=rate,
-                source=hourly.source,
-                source_date=hourly.source_date,
-            )
-        extra["deployment"] = dict(
-            model=spec.model_id,
-            gpu=device.id,
-            gpu_count=count,
-            tensor_parallel_size=tp,
-            replicas=replicas,
-            batch_per_replica=cap.batch,
-            capacity_tokens_per_s=cap.tokens_per_s * replicas,
-        )
-    est = estimate_cost(**kwargs)
-    data = {**est.to_dict(), **extra}
     if plot is not None:
         from canserve.report.plots import plot_cost
 
@@ -645,7 +586,8 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """The cheapest GPU layout that serves the traffic within the latency targets."""
-    from canserve.plan import Requirements, plan_deployment
+    from canserve.plan import Requirements
+    from canserve.services import plan_models
 
     names: list[str | None] = [m.strip() for m in (model or "").split(",") if m.strip()]
     specs = [load_model(name, config, hub=hub) for name in names or [None]]
@@ -685,21 +627,17 @@ def plan(
     )
     if budget_usd_per_hour is not None and budget_usd_per_hour <= 0:
         raise InvalidInputError("--budget-usd-per-hour must be positive")
-    results = [
-        plan_deployment(
-            s,
-            req,
-            gpus=_csv_list(gpus),
-            quants=_csv_list(quant),
-            cloud=cloud,
-            spot=spot,
-            top=top,
-            budget_usd_per_hour=budget_usd_per_hour,
-            rank=rank,
-        )
-        for s in specs
-    ]
-    result = results[0] if len(results) == 1 else _merge_plans(results, top, rank)
+    result = plan_models(
+        specs,
+        req,
+        top=top,
+        rank=rank,
+        gpus=_csv_list(gpus),
+        quants=_csv_list(quant),
+        cloud=cloud,
+        spot=spot,
+        budget_usd_per_hour=budget_usd_per_hour,
+    )
     data = result.to_dict()
     if report is not None:
         from canserve.report.html import write_report
@@ -711,28 +649,6 @@ def plan(
         _print_plan(data, report)
     if not result.plans:
         raise InvalidInputError(result.notes[0] if result.notes else "no plan meets the targets")
-
-
-def _merge_plans(results: list[Any], top: int, rank: str) -> Any:
-    """One result for several candidate models: their plans ranked together."""
-    from canserve.plan import PlanResult
-
-    plans = [p for r in results for p in r.plans]
-    key = (
-        (lambda p: p.predicted["e2e_s"]["p95"])
-        if rank == "latency"
-        else (lambda p: p.cost_usd_per_hour)
-    )
-    plans.sort(key=key)
-    return PlanResult(
-        model=", ".join(r.model for r in results),
-        required_output_tokens_per_s=results[0].required_output_tokens_per_s,
-        requirements=results[0].requirements,
-        plans=plans[:top],
-        rejected=[rj for r in results for rj in r.rejected][:40],
-        searched=sum(r.searched for r in results),
-        notes=[n for r in results for n in r.notes if plans == [] or "no configuration" not in n],
-    )
 
 
 def _print_plan(d: dict[str, Any], report: Path | None) -> None:
@@ -801,35 +717,13 @@ def _print_plan(d: dict[str, Any], report: Path | None) -> None:
         out.print(f"note: {note}", style="dim")
 
 
-def _matches(text: str, needle: str | None) -> bool:
-    return needle is None or needle.lower() in text.lower()
-
-
 @app.command()
 def models(
     filter: Annotated[str | None, typer.Argument(help="Substring to filter on.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The built-in model catalog."""
-    rows: list[dict[str, Any]] = []
-    for m in list_models():
-        if not _matches(" ".join((m.id, *m.other_ids, *m.aliases)), filter):
-            continue
-        s = m.spec
-        rows.append(
-            dict(
-                id=m.id,
-                aliases=list(m.aliases),
-                other_ids=list(m.other_ids),
-                model_type=s.model_type,
-                params_total=s.params_total,
-                params_active=s.params_active,
-                num_hidden_layers=s.num_hidden_layers,
-                max_position_embeddings=s.max_position_embeddings,
-                checkpoint_quantization=s.checkpoint_quantization,
-                source=m.source,
-            )
-        )
+    rows = model_rows(filter)
     if as_json:
         _print_json(rows)
         return
@@ -848,31 +742,13 @@ def models(
     out.print(table)
 
 
-def _gpu_row(g: GPU) -> dict[str, Any]:
-    return dict(
-        id=g.id,
-        aliases=list(g.aliases),
-        name=g.name,
-        vendor=g.vendor,
-        memory_bytes=g.memory_bytes,
-        hbm_bytes_per_s=g.hbm_bytes_per_s,
-        peak_flops=g.peak_flops,
-        interconnect=g.interconnect,
-        interconnect_bytes_per_s=g.interconnect_bytes_per_s,
-        pcie_bytes_per_s=g.pcie_bytes_per_s,
-        tdp_watts=g.tdp_watts,
-        source=g.source,
-        source_date=g.source_date,
-    )
-
-
 @app.command()
 def gpus(
     filter: Annotated[str | None, typer.Argument(help="Substring to filter on.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The built-in GPU catalog (dense peak FLOP/s, decimal units)."""
-    rows = [_gpu_row(g) for g in list_gpus() if _matches(" ".join((g.id, *g.aliases)), filter)]
+    rows = gpu_rows(filter)
     if as_json:
         _print_json(rows)
         return
