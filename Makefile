@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[web,plot]'
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
@@ -23,14 +23,20 @@ $(TEST_STAMP): $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/canserve memory llama-3.1-70b --quant awq --gpu A100-80GB --batch 50 --context 8192
+	@echo "Web calculator: $(BIN)/canserve web   (then open http://127.0.0.1:8000/)"
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) chromium
 	$(BIN)/python -m pytest
+
+# Browser tests drive Debian's Chromium (browser downloads are not possible here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_perf_accuracy.py
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_web.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests scripts benchmarks

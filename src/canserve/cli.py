@@ -831,6 +831,24 @@ def frameworks(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the web calculator and the HTTP API (GET / and /api/...)."""
+    if not 1 <= port <= 65535:
+        raise InvalidInputError(f"port must be between 1 and 65535, got {port}")
+    try:
+        import uvicorn
+
+        from canserve.web.app import create_app
+    except ImportError:
+        raise InvalidInputError("the web calculator needs: pip install 'canserve[web]'") from None
+    out.print(f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"canserve {__version__}")

@@ -210,8 +210,8 @@ def plan_deployment(
                             quant.id,
                             tp,
                             pp,
-                            f"TPOT {cap.tpot_s * 1e3:.0f} ms even at batch 1 > "
-                            f"target {tpot_target * 1e3:.0f} ms",
+                            f"TPOT {cap.tpot_s * 1e3:.3g} ms even at batch 1 > "
+                            f"target {tpot_target * 1e3:.3g} ms",
                         )
                     )
                     continue

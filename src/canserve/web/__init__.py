@@ -1,0 +1,1 @@
+"""HTTP API and web page (optional extra: pip install 'canserve[web]')."""
