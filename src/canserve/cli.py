@@ -45,6 +45,9 @@ HubOpt = Annotated[
     typer.Option("--hub", help="Fetch MODEL's config.json from the Hugging Face Hub (cached)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+GgufOpt = Annotated[
+    Path | None, typer.Option("--gguf", help="A GGUF file: its architecture and real tensor sizes.")
+]
 
 
 def _print_json(data: Any) -> None:
@@ -60,6 +63,7 @@ def memory(
     model: ModelArg = None,
     config: ConfigOpt = None,
     hub: HubOpt = False,
+    gguf: GgufOpt = None,
     quant: Annotated[
         str | None,
         typer.Option("--quant", "--dtype", help="Weight format: bf16, fp8, awq, gptq, q4_k_m, ..."),
@@ -85,7 +89,7 @@ def memory(
     as_json: JsonOpt = False,
 ) -> None:
     """Weights + KV cache + activations + overhead, and whether it fits a GPU."""
-    spec = load_model(model, config, hub=hub)
+    spec = load_model(model, config, hub=hub, gguf=gguf)
     est = estimate_memory(
         spec,
         quant,
@@ -193,6 +197,7 @@ def perf(
     model: ModelArg = None,
     config: ConfigOpt = None,
     hub: HubOpt = False,
+    gguf: GgufOpt = None,
     gpu: Annotated[str | None, typer.Option(help="GPU name (see: canserve gpus).")] = None,
     quant: Annotated[
         str | None,
@@ -225,7 +230,7 @@ def perf(
     """Decode step, TPOT, prefill, TTFT and end-to-end latency on one replica."""
     if gpu is None:
         raise InvalidInputError("perf needs --gpu NAME (see: canserve gpus)")
-    spec = load_model(model, config, hub=hub)
+    spec = load_model(model, config, hub=hub, gguf=gguf)
     kwargs: dict[str, Any] = dict(
         model=spec,
         gpu=gpu,
@@ -319,6 +324,7 @@ def simulate(
     model: ModelArg = None,
     config: ConfigOpt = None,
     hub: HubOpt = False,
+    gguf: GgufOpt = None,
     gpu: Annotated[str | None, typer.Option(help="GPU name (see: canserve gpus).")] = None,
     quant: Annotated[
         str | None, typer.Option("--quant", "--dtype", help="Weight format (default: checkpoint).")
@@ -360,7 +366,7 @@ def simulate(
 
     if gpu is None:
         raise InvalidInputError("simulate needs --gpu NAME (see: canserve gpus)")
-    spec = load_model(model, config, hub=hub)
+    spec = load_model(model, config, hub=hub, gguf=gguf)
     kwargs: dict[str, Any] = dict(
         quant=quant,
         kv_dtype=kv_dtype,
@@ -829,6 +835,220 @@ def frameworks(as_json: JsonOpt = False) -> None:
             f"{r['overhead_bytes'] / 2**30:.2f}",
         )
     out.print(table)
+
+
+@app.command()
+def bench(
+    url: Annotated[str, typer.Argument(help="Base URL of an OpenAI-compatible server.")],
+    model: Annotated[str, typer.Option(help="Model name the server serves.")],
+    rate: Annotated[float | None, typer.Option(help="Open loop: requests per second.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Closed loop: requests in flight.")
+    ] = None,
+    prompt: Annotated[str, typer.Option(help="Prompt tokens: 128, uniform:a-b, ...")] = "128",
+    output: Annotated[str, typer.Option(help="Output tokens (max_tokens): 64, ...")] = "64",
+    duration_s: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    requests: Annotated[int | None, typer.Option(help="Stop after this many requests.")] = None,
+    endpoint: Annotated[str, typer.Option(help="completions or chat.")] = "completions",
+    slo: Annotated[str | None, typer.Option(help="e.g. ttft_p95=1s,tpot_p99=50ms")] = None,
+    timeout_s: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 120.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    save: Annotated[Path | None, typer.Option(help="Save the run (for compare/calibrate).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load-test a live OpenAI-compatible endpoint: TTFT, ITL, TPOT, end-to-end percentiles."""
+    from rich.progress import Progress
+
+    from canserve.bench.client import BenchConfig, run_bench, validate_config
+    from canserve.bench.summary import save_bench, summarize
+
+    if requests is None and duration_s is None:
+        requests = 100
+    cfg = BenchConfig(
+        url=url,
+        model=model,
+        rate=rate,
+        concurrency=concurrency,
+        prompt=prompt,
+        output=output,
+        requests=requests,
+        duration_s=duration_s,
+        endpoint=endpoint,
+        seed=seed,
+        timeout_s=timeout_s,
+        slo=slo,
+    )
+    from canserve.sim.metrics import parse_slos
+    from canserve.sim.workload import parse_length
+
+    parse_slos(slo), parse_length(prompt), parse_length(output)  # fail fast on bad input
+    validate_config(cfg)
+    quiet = as_json or not sys.stderr.isatty()
+    with Progress(console=Console(stderr=True), transient=True, disable=quiet) as bar:
+        task = bar.add_task("requests", total=requests)
+        records, complete = run_bench(cfg, lambda n: bar.advance(task, n))
+    summary = summarize(cfg, records, complete)
+    if save is not None:
+        save_bench(save, cfg, summary, records)
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_bench(summary)
+    if not summary["succeeded"]:
+        raise InvalidInputError(
+            "no request succeeded: " + ("; ".join(summary["error_samples"]) or "no requests sent")
+        )
+
+
+def _print_bench(d: dict[str, Any]) -> None:
+    state = "" if d["complete"] else " (stopped early: partial results)"
+    out.print(
+        f"{d['url']} · {d['model']} · {d['succeeded']}/{d['requests']} requests succeeded "
+        f"in {d['duration_s']:.1f} s{state}"
+    )
+    table = Table()
+    table.add_column("latency")
+    for col in ("p50", "p90", "p95", "p99", "mean"):
+        table.add_column(col, justify="right")
+    for key, label in (
+        ("ttft_s", "TTFT"),
+        ("tpot_s", "TPOT"),
+        ("itl_s", "ITL"),
+        ("e2e_s", "end-to-end"),
+    ):
+        table.add_row(label, *(_ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+    out.print(table)
+    out.print(
+        f"throughput {d['throughput_requests_per_s']:.2f} requests/s, "
+        f"{d['throughput_output_tokens_per_s']:.1f} output tokens/s · mean output "
+        f"{d['mean_output_tokens']:.1f} tokens · errors {d['errors']}"
+    )
+    for e in d["error_samples"]:
+        out.print(f"error: {e}", style="red")
+    if d["goodput"] is not None:
+        out.print(f"goodput: {d['goodput']:.1%}")
+
+
+def _bench_input(bench_file: Path) -> Any:
+    from canserve.bench.summary import load_bench
+
+    return load_bench(bench_file)
+
+
+@app.command()
+def compare(
+    bench_file: Annotated[Path, typer.Argument(help="A run saved by canserve bench --save.")],
+    model: ModelArg = None,
+    config: ConfigOpt = None,
+    gguf: GgufOpt = None,
+    gpu: Annotated[
+        str, typer.Option(help="The device the server ran on (cpu for the host).")
+    ] = "cpu",
+    quant: Annotated[str | None, typer.Option("--quant", "--dtype", help="Weight format.")] = None,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel size.")] = 1,
+    framework: Annotated[str, typer.Option(help="The server's engine profile.")] = "vllm",
+    calibration: Annotated[Path | None, typer.Option(help="A calibration TOML.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A saved benchmark side by side with canserve's prediction for it, with % errors."""
+    from canserve.bench.compare import compare as run_compare
+    from canserve.catalog.gpus import get_gpu
+
+    cfg, summary, _ = _bench_input(bench_file)
+    if not summary["succeeded"]:
+        raise InvalidInputError(f"{bench_file} has no successful request to compare with")
+    spec = load_model(model, config, gguf=gguf)
+    result = run_compare(
+        cfg,
+        summary,
+        spec,
+        get_gpu(gpu),
+        framework=framework,
+        quant=quant,
+        tp=tp,
+        calibration=calibration,
+    )
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(
+        title=f"{result['model']} on {result['gpu']} ({result['framework']}), "
+        f"calibration: {result['calibration']}",
+        title_justify="left",
+    )
+    for col in ("metric", "measured", "predicted", "error"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in result["rows"]:
+        unit = "ms" if r["metric"].split()[0] in ("ttft", "tpot", "e2e") else ""
+        scale = 1e3 if unit else 1
+        table.add_row(
+            r["metric"],
+            f"{r['measured'] * scale:,.2f} {unit}",
+            f"{r['predicted'] * scale:,.2f} {unit}",
+            f"{r['error']:+.1%}",
+        )
+    out.print(table)
+    out.print(f"median absolute error {result['median_abs_error']:.1%}")
+
+
+@app.command()
+def calibrate(
+    bench_files: Annotated[list[Path], typer.Argument(help="Runs saved by canserve bench --save.")],
+    model: Annotated[str | None, typer.Option(help="Catalog model the server ran.")] = None,
+    config: ConfigOpt = None,
+    gguf: GgufOpt = None,
+    gpu: Annotated[str, typer.Option(help="The device the server ran on.")] = "cpu",
+    quant: Annotated[str | None, typer.Option("--quant", "--dtype", help="Weight format.")] = None,
+    tp: Annotated[int, typer.Option(help="Tensor-parallel size.")] = 1,
+    framework: Annotated[str, typer.Option(help="The server's engine profile.")] = "vllm",
+    out_file: Annotated[Path, typer.Option("--out", help="Calibration TOML to write.")] = Path(
+        "canserve-calibration.toml"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit device and framework efficiencies to saved benchmarks; write a calibration file."""
+    from canserve.bench.compare import calibrate as fit
+    from canserve.bench.compare import compare as run_compare
+    from canserve.bench.compare import write_calibration
+    from canserve.catalog.gpus import get_gpu
+
+    device = get_gpu(gpu)
+    spec = load_model(model, config, gguf=gguf)
+    runs = []
+    for path in bench_files:
+        cfg, summary, _ = _bench_input(path)
+        if summary["succeeded"]:
+            runs.append((cfg, summary))
+    if not runs:
+        raise InvalidInputError("no benchmark with successful requests to calibrate from")
+    try:
+        _, values = fit(runs, spec, device, framework=framework, quant=quant, tp=tp)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    write_calibration(out_file, device, framework, values, [str(p) for p in bench_files])
+    before = [
+        run_compare(c, s, spec, device, framework=framework, quant=quant, tp=tp)["median_abs_error"]
+        for c, s in runs
+    ]
+    after = [
+        run_compare(
+            c, s, spec, device, framework=framework, quant=quant, tp=tp, calibration=out_file
+        )["median_abs_error"]
+        for c, s in runs
+    ]
+    data = dict(
+        calibration_file=str(out_file),
+        values=values,
+        median_abs_error_before=before,
+        median_abs_error_after=after,
+    )
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"wrote {out_file}: " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
+    for path, b, a in zip(bench_files, before, after, strict=False):
+        out.print(f"  {path}: median abs error {b:.1%} before -> {a:.1%} after")
+    out.print(f"use it: canserve perf ... --calibration {out_file}")
 
 
 @app.command()

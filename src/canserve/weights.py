@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from canserve.arch.spec import ModelSpec, Tensor
 from canserve.catalog.quant import QuantFormat
+from canserve.errors import InvalidInputError
 from canserve.gguf_recipes import gguf_tensor_bytes, gguf_tensor_type
 
 __all__ = ["WeightsBreakdown", "tensor_bytes", "tp_share", "weights_breakdown"]
@@ -39,8 +40,21 @@ def _uniform_bytes(t: Tensor, fmt: QuantFormat) -> int:
     return _ceil_div(round(bits), 8)
 
 
+def _file_bits_per_param(spec: ModelSpec) -> dict[str, float]:
+    """Per tensor role, the bits per parameter the weights file stores (``gguf-file`` format)."""
+    if not spec.file_bytes_by_role:
+        raise InvalidInputError("the gguf-file format needs a model read from a GGUF file (--gguf)")
+    numel = spec.params_by_role()
+    return {
+        role: 8 * nbytes / max(1, numel.get(role, 0)) for role, nbytes in spec.file_bytes_by_role
+    }
+
+
 def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
     """Stored bytes of ``t`` (all its copies) under ``fmt``."""
+    if fmt.kind == "file":
+        bits = _file_bits_per_param(spec).get(t.role, 16.0)
+        return round(t.numel * bits / 8)
     if fmt.kind == "gguf":
         ggml_type = gguf_tensor_type(fmt.id, fmt.gguf_base, t, spec)
         return gguf_tensor_bytes(ggml_type, t.numel)
@@ -92,7 +106,7 @@ def weights_breakdown(
     for t in spec.tensors:
         nbytes = tensor_bytes(t, fmt, spec)
         by_role[t.role] = by_role.get(t.role, 0) + nbytes
-        if fmt.kind == "gguf" or t.role in fmt.quantized_roles:
+        if fmt.kind in ("gguf", "file") or t.role in fmt.quantized_roles:
             quantized += t.numel if len(t.shape) == 2 else 0
         if t.layer is None:
             stage = 0 if t.role == "embed" else pp - 1

@@ -134,6 +134,8 @@ class ModelSpec:
     shared_expert_intermediate_size: int = 0
     checkpoint_quantization: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # bytes by tensor role as stored in a weights file (a GGUF), when the spec came from one
+    file_bytes_by_role: tuple[tuple[str, int], ...] = ()
 
     @cached_property
     def params_total(self) -> int:

@@ -73,7 +73,12 @@ def _index() -> NameIndex[GPU]:
 
 
 def get_gpu(name: str) -> GPU:
-    """The GPU called ``name`` (id or alias, any case): ``H100`` is the SXM part."""
+    """The GPU called ``name`` (id or alias, any case): ``H100`` is the SXM part. ``cpu`` is the
+    host CPU, measured by a short probe (:mod:`canserve.catalog.cpu`)."""
+    if name.strip().lower() in ("cpu", "host"):
+        from canserve.catalog.cpu import cpu_profile
+
+        return cpu_profile()
     return _index().get(name)
 
 

@@ -77,12 +77,19 @@ def list_models() -> list[CatalogModel]:
 
 
 def load_model(
-    name: str | None = None, config: str | Path | None = None, *, hub: bool = False
+    name: str | None = None,
+    config: str | Path | None = None,
+    *,
+    hub: bool = False,
+    gguf: str | Path | None = None,
 ) -> ModelSpec:
-    """Resolve a model from the catalog, a config.json path, or (``hub=True``) the Hub.
-
-    ``config`` wins over ``name``; ``name`` then only labels the result.
+    """Resolve a model from the catalog, a config.json path, a GGUF file, or (``hub=True``) the
+    Hub. ``gguf`` and ``config`` win over ``name``, which then only labels the result.
     """
+    if gguf is not None:
+        from canserve.catalog.gguf_file import read_gguf
+
+        return read_gguf(gguf)
     if config is not None:
         return spec_from_config(read_config_file(config), name or str(config))
     if name is None:

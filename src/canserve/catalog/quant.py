@@ -26,7 +26,7 @@ class QuantFormat:
     description: str
     source: str
     source_date: str
-    kind: Literal["uniform", "gguf"] = "uniform"
+    kind: Literal["uniform", "gguf", "file"] = "uniform"
     quantized_roles: frozenset[str] = frozenset()
     weight_bits: float = 16.0
     group_size: int = 0
@@ -42,7 +42,7 @@ class QuantFormat:
 
     @property
     def is_quantized(self) -> bool:
-        return self.kind == "gguf" or bool(self.quantized_roles)
+        return self.kind in ("gguf", "file") or bool(self.quantized_roles)
 
 
 def _from_row(row: dict[str, Any]) -> QuantFormat:

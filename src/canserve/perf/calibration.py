@@ -8,7 +8,7 @@ tables overrides any subset of them (``load_calibration(path)``).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,14 @@ class Calibration:
     interconnect: InterconnectCosts
     frameworks: dict[str, FrameworkCosts]
     source: str
+    devices: dict[str, KernelCosts] = field(default_factory=dict)  # per GPU id, overriding
 
     def framework(self, framework_id: str) -> FrameworkCosts:
         return self.frameworks[framework_id]
+
+    def kernels_for(self, gpu_id: str) -> KernelCosts:
+        """The kernel efficiencies measured on ``gpu_id`` if any, else the default ones."""
+        return self.devices.get(gpu_id, self.kernels)
 
 
 def _pick(cls: type, table: dict[str, Any], where: str) -> Any:
@@ -75,6 +80,10 @@ def _parse(doc: dict[str, Any], where: str) -> Calibration:
             for name, table in doc["framework"].items()
         },
         source=where,
+        devices={
+            name: _pick(KernelCosts, table, f"{where} [device.{name}]")
+            for name, table in doc.get("device", {}).items()
+        },
     )
 
 
@@ -101,7 +110,10 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         if name not in frameworks:
             raise InvalidInputError(f"{path}: unknown framework {name!r}")
         frameworks[name] = replace(frameworks[name], **_known(FrameworkCosts, table))
-    return Calibration(kernels, links, frameworks, str(path))
+    devices = dict(base.devices)
+    for name, table in doc.get("device", {}).items():
+        devices[name] = replace(devices.get(name, kernels), **_known(KernelCosts, table))
+    return Calibration(kernels, links, frameworks, str(path), devices)
 
 
 def _known(cls: type, table: dict[str, Any]) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def _gemm(
     nbytes: float, flops: float, m: float, hw: Hardware, dtype: str, cal: Calibration
 ) -> tuple[float, float]:
     """(time, compute part of the time) of a GEMM group with ``m`` tokens per GEMM."""
-    k = cal.kernels
+    k = cal.kernels_for(hw.gpu.id)
     mem_s = nbytes / (k.weight_bw_fraction * hw.gpu.hbm_bytes_per_s)
     if m <= 0:
         return mem_s, 0.0
@@ -95,7 +95,7 @@ def _attention(
     spec: ModelSpec, step: Step, hw: Hardware, kv_bits: float, cal: Calibration
 ) -> tuple[float, float]:
     """(KV streaming time, attention compute time) of the step on one GPU."""
-    k = cal.kernels
+    k = cal.kernels_for(hw.gpu.id)
     groups = attention_groups(spec, hw.tp)
     kv_s = cmp_s = 0.0
     if step.decode_seqs:
@@ -177,7 +177,7 @@ def step_time(
     comm_s = _allreduce_s(tokens, spec, hw, cal) + (hw.pp - 1) * cal.interconnect.p2p_latency_s
     gemm_s = dense_s + head_s + expert_s
     compute_s = dense_c + head_c + expert_c + attn_c
-    gpu_s = gemm_s + kv_s + attn_c + comm_s + cal.kernels.step_overhead_s
+    gpu_s = gemm_s + kv_s + attn_c + comm_s + cal.kernels_for(hw.gpu.id).step_overhead_s
     fw = cal.framework(framework)
     cpu_s = fw.step_overhead_s + (fw.decode_overhead_s if step.decode_seqs else 0.0)
     if fw.cuda_graphs:

@@ -17,7 +17,7 @@ from canserve.catalog.quant import QuantFormat, get_quant
 from canserve.errors import InvalidInputError
 from canserve.kv import kv_bits, kv_layout
 from canserve.memory import default_quant, estimate_memory
-from canserve.perf.calibration import load_calibration
+from canserve.perf.calibration import Calibration, load_calibration
 from canserve.perf.step import Hardware
 from canserve.sim.cluster import LOAD_BALANCERS, closed_loop, run
 from canserve.sim.cost import StepCost
@@ -91,13 +91,13 @@ def _setup(
     max_num_batched_tokens: int | None,
     max_model_len: int | None,
     static: bool | None,
-    calibration: str | Path | None,
+    calibration: Calibration | str | Path | None,
     typical_context: int,
 ) -> _Setup:
     device = get_gpu(gpu) if isinstance(gpu, str) else gpu
     fmt = get_quant(quant) if isinstance(quant, str) else quant or default_quant(spec)
     fw = get_framework(framework)
-    cal = load_calibration(calibration)
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     seqs_default, chunk_default = fw.batch_defaults(device.memory_bytes, device.id)
     seqs = max_num_seqs or seqs_default
     chunk = max_num_batched_tokens or chunk_default or spec.max_position_embeddings
@@ -215,7 +215,7 @@ def simulate(
     max_model_len: int | None = None,
     static_batching: bool | None = None,
     load_balancer: str = "least-loaded",
-    calibration: str | Path | None = None,
+    calibration: Calibration | str | Path | None = None,
 ) -> SimResult:
     """Simulate ``replicas`` replicas serving a workload; exactly one of ``rate``, ``users``,
     ``trace``. Stops after ``requests`` requests or ``duration_s`` seconds of arrivals (default:

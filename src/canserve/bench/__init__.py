@@ -1,0 +1,1 @@
+"""Benchmarking live endpoints, comparing them with predictions, and calibrating from them."""

@@ -1,0 +1,225 @@
+"""Compare a benchmark with canserve's prediction for the same setup, and calibrate from
+benchmarks.
+
+The prediction replays the benchmark's traffic in the simulator: the same prompt and output
+lengths, the same concurrency (a closed loop with no think time) or Poisson rate, the same number
+of requests, on the given device and framework profile. Calibration fits two numbers per
+setup to the benchmarks: the device's ``weight_bw_fraction`` (how fast decode streams weights)
+and the framework's ``decode_overhead_s`` (fixed time per decode step, e.g. the server's Python
+loop), from the measured TPOT; and the device's ``compute_efficiency`` from the measured TTFT of
+uncontended requests. It writes a TOML file that ``--calibration`` accepts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from canserve.arch.spec import ModelSpec
+from canserve.bench.client import BenchConfig
+from canserve.catalog.gpus import GPU
+from canserve.perf.calibration import Calibration, load_calibration
+from canserve.perf.estimate import estimate_perf
+from canserve.sim.api import simulate
+
+__all__ = ["calibrate", "compare", "write_calibration"]
+
+_METRICS = [
+    ("ttft_s", "p50"),
+    ("ttft_s", "p95"),
+    ("tpot_s", "p50"),
+    ("tpot_s", "p95"),
+    ("e2e_s", "p50"),
+    ("e2e_s", "p95"),
+]
+
+
+def predict(
+    cfg: BenchConfig,
+    summary: dict[str, Any],
+    spec: ModelSpec,
+    gpu: GPU,
+    *,
+    framework: str,
+    quant: str | None = None,
+    tp: int = 1,
+    calibration: Calibration | str | Path | None = None,
+) -> dict[str, Any]:
+    """The simulator's answer for the benchmark's traffic."""
+    common: dict[str, Any] = dict(
+        quant=quant,
+        tp=tp,
+        framework=framework,
+        prompt=cfg.prompt,
+        output=cfg.output,
+        requests=max(1, summary["succeeded"]),
+        seed=cfg.seed,
+    )
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    common["calibration"] = cal
+    if cfg.concurrency is not None:
+        res = simulate(spec, gpu, users=cfg.concurrency, think_s=0.0, **common)
+    else:
+        res = simulate(spec, gpu, rate=cfg.rate, **common)
+    return res.to_dict()
+
+
+def compare(
+    cfg: BenchConfig,
+    summary: dict[str, Any],
+    spec: ModelSpec,
+    gpu: GPU,
+    *,
+    framework: str,
+    quant: str | None = None,
+    tp: int = 1,
+    calibration: Calibration | str | Path | None = None,
+) -> dict[str, Any]:
+    """Measured vs. predicted percentiles and throughput, with signed % errors."""
+    pred = predict(
+        cfg, summary, spec, gpu, framework=framework, quant=quant, tp=tp, calibration=calibration
+    )
+    rows = []
+    for metric, stat in _METRICS:
+        rows.append(
+            _row(f"{metric.removesuffix('_s')} {stat}", summary[metric][stat], pred[metric][stat])
+        )
+    rows.append(
+        _row(
+            "output tokens/s",
+            summary["throughput_output_tokens_per_s"],
+            pred["throughput_output_tokens_per_s"],
+        )
+    )
+    decode = estimate_perf(
+        spec,
+        gpu,
+        quant,
+        batch=cfg.concurrency or 1,
+        framework=framework,
+        context=int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1,
+        tp=tp,
+        calibration=calibration,
+    )
+    measured_decode = 1 / summary["tpot_s"]["p50"] if summary["tpot_s"]["p50"] else math.nan
+    rows.append(_row("decode tok/s per sequence", measured_decode, 1 / decode.tpot_s))
+    errors = [abs(r["error"]) for r in rows if not math.isnan(r["error"])]
+    source = calibration.source if isinstance(calibration, Calibration) else calibration
+    return dict(
+        model=spec.model_id,
+        gpu=gpu.id,
+        framework=framework,
+        rows=rows,
+        median_abs_error=sorted(errors)[len(errors) // 2] if errors else math.nan,
+        calibration=str(source or "built-in"),
+    )
+
+
+def _row(name: str, measured: float, predicted: float) -> dict[str, Any]:
+    error = predicted / measured - 1 if measured else math.nan
+    return dict(metric=name, measured=measured, predicted=predicted, error=error)
+
+
+def calibrate(
+    benches: list[tuple[BenchConfig, dict[str, Any]]],
+    spec: ModelSpec,
+    gpu: GPU,
+    *,
+    framework: str,
+    quant: str | None = None,
+    tp: int = 1,
+) -> tuple[Calibration, dict[str, float]]:
+    """Fit the device's weight-streaming and compute efficiencies and the framework's decode
+    overhead to the benchmarks; return the calibration and the fitted values."""
+    base = load_calibration()
+    kernels = base.kernels_for(gpu.id)
+    fw = base.framework(framework)
+
+    def with_values(eta: float, overhead: float, compute: float) -> Calibration:
+        devices = {
+            **base.devices,
+            gpu.id: replace(kernels, weight_bw_fraction=eta, compute_efficiency=compute),
+        }
+        frameworks = {**base.frameworks, framework: replace(fw, decode_overhead_s=overhead)}
+        return replace(base, devices=devices, frameworks=frameworks, source="calibrated")
+
+    points = []  # (batch, context, measured TPOT)
+    prefill = []  # (prompt tokens, measured TTFT of an uncontended request)
+    for cfg, summary in benches:
+        batch = cfg.concurrency or max(
+            1, round(summary["throughput_requests_per_s"] * summary["e2e_s"]["mean"])
+        )
+        context = int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1
+        if summary["tpot_s"]["p50"] == summary["tpot_s"]["p50"]:  # not NaN
+            points.append((batch, context, summary["tpot_s"]["p50"]))
+        if (cfg.concurrency or 0) <= 1 and summary["ttft_s"]["p50"] > 0:
+            prefill.append((int(summary["mean_prompt_tokens"]) or 1, summary["ttft_s"]["p50"]))
+    if not points:
+        raise ValueError("no benchmark with a measured TPOT to calibrate from")
+
+    def tpot(cal: Calibration, batch: int, context: int) -> float:
+        return estimate_perf(
+            spec,
+            gpu,
+            quant,
+            batch=batch,
+            context=context,
+            tp=tp,
+            framework=framework,
+            calibration=cal,
+        ).tpot_s
+
+    def fit_overhead(eta: float) -> tuple[float, float]:
+        """Best decode overhead for this eta (least squares, >= 0) and the squared error."""
+        cal = with_values(eta, 0.0, kernels.compute_efficiency)
+        gaps = [m - tpot(cal, b, c) for b, c, m in points]
+        overhead = max(0.0, sum(gaps) / len(gaps))
+        return overhead, sum((g - overhead) ** 2 for g in gaps)
+
+    etas = (
+        [kernels.weight_bw_fraction]
+        if len({b for b, _, _ in points}) < 2
+        else [x / 100 for x in range(5, 201, 5)]
+    )
+    eta = min(etas, key=lambda e: fit_overhead(e)[1])
+    overhead = fit_overhead(eta)[0]
+    compute = kernels.compute_efficiency
+    if prefill:
+        trial = with_values(eta, overhead, 1.0)
+        ratios = []
+        for prompt, ttft in prefill:
+            predicted = estimate_perf(
+                spec,
+                gpu,
+                quant,
+                prompt=prompt,
+                output=1,
+                tp=tp,
+                framework=framework,
+                calibration=trial,
+            ).ttft_s
+            ratios.append(predicted / ttft)
+        compute = max(0.01, min(1.0, sum(ratios) / len(ratios)))
+    values = dict(weight_bw_fraction=eta, decode_overhead_s=overhead, compute_efficiency=compute)
+    return with_values(eta, overhead, compute), values
+
+
+def write_calibration(
+    path: str | Path, gpu: GPU, framework: str, values: dict[str, float], sources: list[str]
+) -> None:
+    lines = [
+        "# canserve calibration fitted by `canserve calibrate` from benchmarks of a live server:",
+        *[f"#   {s}" for s in sources],
+        "# Pass it to perf, simulate and plan with --calibration FILE.",
+        "",
+        f'[device."{gpu.id}"]',
+        f"weight_bw_fraction = {values['weight_bw_fraction']:.4f}",
+        f"compute_efficiency = {values['compute_efficiency']:.4f}",
+        "",
+        f'[framework."{framework}"]',
+        f"decode_overhead_s = {values['decode_overhead_s']:.6f}",
+        "",
+    ]
+    Path(path).write_text("\n".join(lines))

@@ -1,0 +1,100 @@
+"""A device profile for the host CPU, measured by a short probe, so canserve can predict
+llama.cpp (or any engine) running on CPU.
+
+``cpu_profile()`` measures memory read bandwidth (summing a 256 MiB array) and float32 matmul
+FLOP/s with numpy, once, and caches the result in ``$CANSERVE_CACHE_DIR`` (default
+``~/.cache/canserve``)/cpu_profile.json; the GPU catalog answers ``--gpu cpu`` with it.
+These are achieved rates, not datasheet peaks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from canserve.catalog.gpus import GPU
+
+__all__ = ["cpu_profile", "probe_cpu"]
+
+_PROBE_BYTES = 256 * 2**20
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("CANSERVE_CACHE_DIR") or Path.home() / ".cache" / "canserve"
+    return Path(base) / "cpu_profile.json"
+
+
+def _total_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def probe_cpu(repeats: int = 5) -> dict[str, float | str]:
+    """Measure read bandwidth and float32 GEMM rate on this host (about a second)."""
+    import numpy as np
+
+    data = np.ones(_PROBE_BYTES // 4, dtype=np.float32)
+    data.sum()  # touch the pages
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        data.sum()
+        best = min(best, time.perf_counter() - t)
+    bandwidth = _PROBE_BYTES / best
+    n = 1024
+    a = np.ones((n, n), dtype=np.float32)
+    b = np.ones((n, n), dtype=np.float32)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return {
+        "read_bytes_per_s": bandwidth,
+        "fp32_flops_per_s": 2 * n**3 / best,
+        "cores": float(os.cpu_count() or 1),
+        "measured_on": time.strftime("%Y-%m-%d"),
+    }
+
+
+def cpu_profile(refresh: bool = False) -> GPU:
+    """The host CPU as a device (probed once, then read from the cache)."""
+    path = _cache_file()
+    data = None
+    if not refresh and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            data = None
+    if data is None:
+        data = probe_cpu()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data))
+        except OSError:
+            pass  # a read-only home: probe again next time
+    flops = float(data["fp32_flops_per_s"])
+    cores = int(float(data["cores"]))
+    return GPU(
+        id="CPU",
+        aliases=("cpu", "host"),
+        name=f"host CPU ({cores} cores)",
+        vendor="cpu",
+        architecture="cpu",
+        form_factor="host",
+        memory_bytes=_total_memory_bytes(),
+        memory_bytes_source="os.sysconf physical pages",
+        hbm_bytes_per_s=float(data["read_bytes_per_s"]),
+        peak_flops={"fp32": flops, "bf16": flops, "fp16": flops},
+        interconnect="none",
+        interconnect_bytes_per_s=0.0,
+        pcie_bytes_per_s=0.0,
+        tdp_watts=0.0,
+        source=f"measured by canserve's CPU probe ({path})",
+        source_date=str(data.get("measured_on", "")),
+    )

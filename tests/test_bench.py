@@ -1,0 +1,172 @@
+"""canserve bench against small local HTTP servers: a streaming fake for the metric arithmetic,
+and misbehaving ones for the error paths (the real end-to-end run is tests/test_bench_e2e.py)."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from canserve.bench.client import BenchConfig, run_bench
+from canserve.bench.summary import load_bench, save_bench, summarize
+
+TOKEN_GAP_S = 0.01
+
+
+class _Streamer(BaseHTTPRequestHandler):
+    mode = "ok"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if self.mode == "html":
+            self._send(200, b"<html>hello</html>", "text/html")
+            return
+        if self.mode == "error":
+            self._send(500, b'{"error": "boom"}', "application/json")
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        for i in range(body["max_tokens"]):
+            time.sleep(TOKEN_GAP_S)
+            chunk = {"choices": [{"text": f" t{i}", "index": 0}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _send(self, code, payload, ctype):
+        self.send_response(code)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _serve(mode):
+    handler = type("H", (_Streamer,), {"mode": mode})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_metrics_from_a_stream():
+    server, url = _serve("ok")
+    try:
+        cfg = BenchConfig(url=url, model="m", concurrency=2, prompt="16", output="10", requests=6)
+        records, complete = run_bench(cfg)
+    finally:
+        server.shutdown()
+    summary = summarize(cfg, records, complete)
+    assert complete and summary["succeeded"] == 6 and summary["errors"] == 0
+    assert summary["mean_output_tokens"] == 10
+    assert summary["tpot_s"]["p50"] == pytest.approx(TOKEN_GAP_S, rel=0.5)
+    assert summary["itl_s"]["p50"] == pytest.approx(TOKEN_GAP_S, rel=0.5)
+    assert summary["e2e_s"]["p50"] >= 10 * TOKEN_GAP_S
+    assert summary["ttft_s"]["p50"] < summary["e2e_s"]["p50"]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    server, url = _serve("ok")
+    try:
+        cfg = BenchConfig(url=url, model="m", rate=50, prompt="8", output="4", requests=5)
+        records, complete = run_bench(cfg)
+    finally:
+        server.shutdown()
+    summary = summarize(cfg, records, complete)
+    path = tmp_path / "run.json"
+    save_bench(path, cfg, summary, records)
+    cfg2, summary2, records2 = load_bench(path)
+    assert cfg2 == cfg and summary2 == json.loads(json.dumps(summary)) and len(records2) == 5
+
+
+@pytest.mark.parametrize(("mode", "message"), [("html", "not an OpenAI"), ("error", "HTTP 500")])
+def test_misbehaving_servers_are_reported(mode, message):
+    server, url = _serve(mode)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "canserve",
+                "bench",
+                url,
+                "--model",
+                "m",
+                "--concurrency",
+                "1",
+                "--requests",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr + proc.stdout
+
+
+def test_refused_connection():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "canserve",
+            "bench",
+            f"http://127.0.0.1:{port}",
+            "--model",
+            "m",
+            "--concurrency",
+            "1",
+            "--requests",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "cannot connect" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ftp://x", "--model", "m", "--rate", "1"),
+        ("http://127.0.0.1:9", "--model", "m"),
+        ("http://127.0.0.1:9", "--model", "m", "--rate", "1", "--concurrency", "2"),
+        ("http://127.0.0.1:9", "--model", "m", "--rate", "-1"),
+        ("http://127.0.0.1:9", "--model", "m", "--rate", "1", "--prompt", "lots"),
+    ],
+)
+def test_bad_bench_input(args):
+    proc = subprocess.run(
+        [sys.executable, "-m", "canserve", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+
+
+def test_bad_bench_file(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "canserve", "compare", str(bad), "--gguf", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "not a canserve bench file" in proc.stderr
