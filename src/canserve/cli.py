@@ -588,6 +588,9 @@ def plan(
         float | None, typer.Option(help="Drop layouts that cost more per hour.")
     ] = None,
     rank: Annotated[str, typer.Option(help="cost (default) or latency.")] = "cost",
+    calibration: Annotated[
+        Path | None, typer.Option(help="A calibration TOML (from canserve calibrate).")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -643,6 +646,7 @@ def plan(
         cloud=cloud,
         spot=spot,
         budget_usd_per_hour=budget_usd_per_hour,
+        calibration=calibration,
     )
     data = result.to_dict()
     if report is not None:
@@ -948,6 +952,9 @@ def compare(
     tp: Annotated[int, typer.Option(help="Tensor-parallel size.")] = 1,
     framework: Annotated[str, typer.Option(help="The server's engine profile.")] = "vllm",
     calibration: Annotated[Path | None, typer.Option(help="A calibration TOML.")] = None,
+    max_num_seqs: Annotated[
+        int | None, typer.Option(help="Sequences the server runs at once (1: serial).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A saved benchmark side by side with canserve's prediction for it, with % errors."""
@@ -967,6 +974,7 @@ def compare(
         quant=quant,
         tp=tp,
         calibration=calibration,
+        max_num_seqs=max_num_seqs,
     )
     if as_json:
         _print_json(result)
@@ -1004,6 +1012,9 @@ def calibrate(
     out_file: Annotated[Path, typer.Option("--out", help="Calibration TOML to write.")] = Path(
         "canserve-calibration.toml"
     ),
+    max_num_seqs: Annotated[
+        int | None, typer.Option(help="Sequences the server runs at once (1: serial).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit device and framework efficiencies to saved benchmarks; write a calibration file."""
@@ -1022,18 +1033,18 @@ def calibrate(
     if not runs:
         raise InvalidInputError("no benchmark with successful requests to calibrate from")
     try:
-        _, values = fit(runs, spec, device, framework=framework, quant=quant, tp=tp)
+        _, values = fit(
+            runs, spec, device, framework=framework, quant=quant, tp=tp, max_num_seqs=max_num_seqs
+        )
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     write_calibration(out_file, device, framework, values, [str(p) for p in bench_files])
-    before = [
-        run_compare(c, s, spec, device, framework=framework, quant=quant, tp=tp)["median_abs_error"]
-        for c, s in runs
-    ]
+    common: dict[str, Any] = dict(
+        framework=framework, quant=quant, tp=tp, max_num_seqs=max_num_seqs
+    )
+    before = [run_compare(c, s, spec, device, **common)["median_abs_error"] for c, s in runs]
     after = [
-        run_compare(
-            c, s, spec, device, framework=framework, quant=quant, tp=tp, calibration=out_file
-        )["median_abs_error"]
+        run_compare(c, s, spec, device, calibration=out_file, **common)["median_abs_error"]
         for c, s in runs
     ]
     data = dict(

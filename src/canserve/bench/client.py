@@ -5,9 +5,9 @@ Poisson ``rate`` or closed loop with ``concurrency`` requests in flight, and tim
 Metric definitions are those of :mod:`canserve.sim.metrics` (and of vLLM's benchmark client):
 TTFT from sending to the first token, ITL between consecutive tokens, TPOT = (last - first
 token) / (tokens - 1), end-to-end from sending to the last token. Output tokens are counted from
-the stream (one per non-empty chunk) unless the server reports usage. Prompts of N tokens are N
-repetitions of a common word (most tokenizers give one token each; the server's count, when it
-reports usage, wins).
+the stream (one per non-empty chunk) unless the server reports usage. Prompts of N tokens are a
+random first word and N - 1 repetitions of a common word (most tokenizers give one token each),
+so no two requests share a prefix a server could cache.
 
 Bounded by ``requests`` and ``duration_s``; Ctrl-C (or any stop) keeps what was measured.
 """
@@ -62,8 +62,11 @@ class RequestRecord:
         return self.error is None and self.first_token_s is not None and self.end_s is not None
 
 
-def _payload(cfg: BenchConfig, prompt_tokens: int, max_tokens: int) -> tuple[str, dict[str, Any]]:
-    text = (_WORD * prompt_tokens).strip()
+def _payload(
+    cfg: BenchConfig, prompt_tokens: int, max_tokens: int, salt: int
+) -> tuple[str, dict[str, Any]]:
+    # a distinct first word per request, so servers' prefix caches cannot skip the prefill
+    text = f"r{salt}" + _WORD * max(0, prompt_tokens - 1)
     common = dict(
         model=cfg.model,
         max_tokens=max_tokens,
@@ -88,8 +91,8 @@ def _chunk_text(data: dict[str, Any]) -> str:
     return str(delta.get("content") or "")
 
 
-async def _one(client: Any, cfg: BenchConfig, rec: RequestRecord, t0: float) -> None:
-    path, body = _payload(cfg, rec.prompt_tokens, rec.max_tokens)
+async def _one(client: Any, cfg: BenchConfig, rec: RequestRecord, t0: float, salt: int) -> None:
+    path, body = _payload(cfg, rec.prompt_tokens, rec.max_tokens, salt)
     import httpx2
 
     try:
@@ -173,7 +176,7 @@ async def _drive(
         async def send() -> None:
             rec = RequestRecord(prompt_of(rng), output_of(rng), time.perf_counter() - t0)
             records.append(rec)
-            await _one(client, cfg, rec, t0)
+            await _one(client, cfg, rec, t0, rng.randrange(10**6))
             progress(1)
 
         tasks: set[asyncio.Task[None]] = set()

@@ -46,6 +46,7 @@ def predict(
     quant: str | None = None,
     tp: int = 1,
     calibration: Calibration | str | Path | None = None,
+    max_num_seqs: int | None = None,
 ) -> dict[str, Any]:
     """The simulator's answer for the benchmark's traffic."""
     common: dict[str, Any] = dict(
@@ -56,6 +57,7 @@ def predict(
         output=cfg.output,
         requests=max(1, summary["succeeded"]),
         seed=cfg.seed,
+        max_num_seqs=max_num_seqs,
     )
     cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     common["calibration"] = cal
@@ -76,10 +78,22 @@ def compare(
     quant: str | None = None,
     tp: int = 1,
     calibration: Calibration | str | Path | None = None,
+    max_num_seqs: int | None = None,
 ) -> dict[str, Any]:
-    """Measured vs. predicted percentiles and throughput, with signed % errors."""
+    """Measured vs. predicted percentiles and throughput, with signed % errors.
+
+    ``max_num_seqs``: how many sequences the server runs at once (1 for a serial server such
+    as llama-cpp-python's), when it differs from the framework profile's default."""
     pred = predict(
-        cfg, summary, spec, gpu, framework=framework, quant=quant, tp=tp, calibration=calibration
+        cfg,
+        summary,
+        spec,
+        gpu,
+        framework=framework,
+        quant=quant,
+        tp=tp,
+        calibration=calibration,
+        max_num_seqs=max_num_seqs,
     )
     rows = []
     for metric, stat in _METRICS:
@@ -97,7 +111,7 @@ def compare(
         spec,
         gpu,
         quant,
-        batch=cfg.concurrency or 1,
+        batch=min(cfg.concurrency or 1, max_num_seqs or 10**6),
         framework=framework,
         context=int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1,
         tp=tp,
@@ -130,6 +144,7 @@ def calibrate(
     framework: str,
     quant: str | None = None,
     tp: int = 1,
+    max_num_seqs: int | None = None,
 ) -> tuple[Calibration, dict[str, float]]:
     """Fit the device's weight-streaming and compute efficiencies and the framework's decode
     overhead to the benchmarks; return the calibration and the fitted values."""
@@ -151,6 +166,7 @@ def calibrate(
         batch = cfg.concurrency or max(
             1, round(summary["throughput_requests_per_s"] * summary["e2e_s"]["mean"])
         )
+        batch = min(batch, max_num_seqs or batch)  # a server running fewer at once
         context = int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1
         if summary["tpot_s"]["p50"] == summary["tpot_s"]["p50"]:  # not NaN
             points.append((batch, context, summary["tpot_s"]["p50"]))

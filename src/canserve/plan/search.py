@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from canserve.arch.spec import ModelSpec
@@ -27,6 +28,7 @@ from canserve.catalog.quant import QuantFormat, get_quant
 from canserve.deploy import Deployment, engine_commands, kubernetes_manifest, vllm_command
 from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import default_quant
+from canserve.perf.calibration import Calibration, load_calibration
 from canserve.plan.checklist import checklist
 from canserve.sim import SimResult, simulate
 
@@ -148,6 +150,7 @@ def plan_deployment(
     seed: int = 0,
     budget_usd_per_hour: float | None = None,
     rank: str = "cost",
+    calibration: Calibration | str | Path | None = None,
 ) -> PlanResult:
     """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones.
 
@@ -156,6 +159,7 @@ def plan_deployment(
     """
     if rank not in ("cost", "latency"):
         raise InvalidInputError("rank must be 'cost' or 'latency'")
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     if (req.users is None) == (req.rate is None):
         raise InvalidInputError("give exactly one of --users or --rate")
     required = req.required_output_tokens_per_s
@@ -187,6 +191,7 @@ def plan_deployment(
                     framework=framework,
                     headroom=req.headroom,
                     tpot_target_s=tpot_target,
+                    calibration=cal,
                 )
                 if cap.batch == 0:
                     per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
@@ -239,7 +244,15 @@ def plan_deployment(
     plans: list[Plan] = []
     for cand in candidates[:finalists]:
         plan = _confirm(
-            spec, req, cand, framework, simulate_requests, seed, rejected, rate_of(cand, spot)
+            spec,
+            req,
+            cand,
+            framework,
+            simulate_requests,
+            seed,
+            rejected,
+            rate_of(cand, spot),
+            cal,
         )
         if plan is not None:
             plans.append(plan)
@@ -318,6 +331,7 @@ def _simulate(
     framework: str,
     requests: int,
     seed: int,
+    cal: Calibration,
 ) -> SimResult:
     slo = req.slo() or None
     if req.users is not None:
@@ -336,6 +350,7 @@ def _simulate(
             requests=max(requests, 6 * users),
             seed=seed,
             max_num_seqs=cand.cap.batch,
+            calibration=cal,
             slo=slo,
         )
     assert req.rate is not None
@@ -352,6 +367,7 @@ def _simulate(
         requests=requests,
         seed=seed,
         max_num_seqs=cand.cap.batch,
+        calibration=cal,
         slo=slo,
     )
 
@@ -365,13 +381,14 @@ def _confirm(
     seed: int,
     rejected: list[dict[str, Any]],
     rate: float,
+    cal: Calibration,
 ) -> Plan | None:
     """Simulate the candidate; add up to two replicas if it misses; a Plan if it meets."""
     replicas = cand.replicas
     for _ in range(3):
         if cand.pp > 1:
             break  # the simulator models tensor-parallel replicas only
-        res = _simulate(spec, req, cand, replicas, framework, requests, seed)
+        res = _simulate(spec, req, cand, replicas, framework, requests, seed, cal)
         missed = [s for s in res.slo if not s["met"]]
         if not missed:
             return _plan(spec, req, cand, replicas, rate, res)
