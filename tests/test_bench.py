@@ -170,3 +170,17 @@ def test_bad_bench_file(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 2 and "not a canserve bench file" in proc.stderr
+
+
+def test_compare_runs_a_bench_against_a_url():
+    server, url = _serve("ok")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "canserve", "compare", url, "--model",
+                               "qwen3-0.6b", "--gpu", "cpu", "--framework", "llama.cpp",
+                               "--requests", "3", "--prompt", "8", "--output", "5", "--json"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["metric"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert rows["tpot p50"]["measured"] == pytest.approx(TOKEN_GAP_S, rel=0.5)

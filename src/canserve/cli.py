@@ -941,8 +941,12 @@ def _bench_input(bench_file: Path) -> Any:
 
 @app.command()
 def compare(
-    bench_file: Annotated[Path, typer.Argument(help="A run saved by canserve bench --save.")],
-    model: ModelArg = None,
+    bench_file: Annotated[
+        str, typer.Argument(help="A run saved by canserve bench --save, or a server URL to bench.")
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Catalog model (or Hub id) the server ran.")
+    ] = None,
     config: ConfigOpt = None,
     gguf: GgufOpt = None,
     gpu: Annotated[
@@ -955,15 +959,41 @@ def compare(
     max_num_seqs: Annotated[
         int | None, typer.Option(help="Sequences the server runs at once (1: serial).")
     ] = None,
+    served_model: Annotated[
+        str | None, typer.Option(help="With a URL: the model name the server serves.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="With a URL: requests in flight.")] = 1,
+    prompt: Annotated[str, typer.Option(help="With a URL: prompt tokens.")] = "128",
+    output: Annotated[str, typer.Option(help="With a URL: output tokens.")] = "64",
+    requests: Annotated[int, typer.Option(help="With a URL: requests to send.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """A saved benchmark side by side with canserve's prediction for it, with % errors."""
+    """Benchmark (a saved run, or a server URL) side by side with canserve's prediction."""
     from canserve.bench.compare import compare as run_compare
     from canserve.catalog.gpus import get_gpu
 
-    cfg, summary, _ = _bench_input(bench_file)
+    if bench_file.startswith(("http://", "https://")):
+        from canserve.bench.client import BenchConfig, run_bench, validate_config
+        from canserve.bench.summary import summarize
+
+        cfg = BenchConfig(
+            url=bench_file,
+            model=served_model or model or "default",
+            concurrency=concurrency,
+            prompt=prompt,
+            output=output,
+            requests=requests,
+        )
+        validate_config(cfg)
+        records, complete = run_bench(cfg)
+        summary = summarize(cfg, records, complete)
+    else:
+        cfg, summary, _ = _bench_input(Path(bench_file))
     if not summary["succeeded"]:
-        raise InvalidInputError(f"{bench_file} has no successful request to compare with")
+        raise InvalidInputError(
+            f"{bench_file}: no successful request to compare with "
+            + "; ".join(summary.get("error_samples", []))
+        )
     spec = load_model(model, config, gguf=gguf)
     result = run_compare(
         cfg,
