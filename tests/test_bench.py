@@ -175,10 +175,31 @@ def test_bad_bench_file(tmp_path):
 def test_compare_runs_a_bench_against_a_url():
     server, url = _serve("ok")
     try:
-        proc = subprocess.run([sys.executable, "-m", "canserve", "compare", url, "--model",
-                               "qwen3-0.6b", "--gpu", "cpu", "--framework", "llama.cpp",
-                               "--requests", "3", "--prompt", "8", "--output", "5", "--json"],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "canserve",
+                "compare",
+                url,
+                "--model",
+                "qwen3-0.6b",
+                "--gpu",
+                "cpu",
+                "--framework",
+                "llama.cpp",
+                "--requests",
+                "3",
+                "--prompt",
+                "8",
+                "--output",
+                "5",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.shutdown()
     assert proc.returncode == 0, proc.stderr

@@ -1,5 +1,6 @@
 """The simulator: queueing theory, saturation, scheduling policies, determinism, workloads."""
 
+import itertools
 import json
 import random
 
@@ -9,7 +10,7 @@ from canserve import InvalidInputError, get_model
 from canserve.perf import estimate_perf
 from canserve.sim import find_max_rate, simulate
 from canserve.sim.metrics import parse_slos, percentiles
-from canserve.sim.workload import open_loop_arrivals, parse_length, read_trace
+from canserve.sim.workload import open_loop_requests, parse_length, read_trace
 
 LLAMA_8B = get_model("llama-3.1-8b")
 
@@ -177,11 +178,19 @@ def test_length_distributions():
             parse_length(bad)
 
 
-def test_bursty_arrivals_keep_the_rate():
-    rng = random.Random(1)
-    gen = open_loop_arrivals(rng, 10.0, cv=3.0)
-    times = [next(gen) for _ in range(50_000)]
-    assert len(times) / times[-1] == pytest.approx(10.0, rel=0.05)
+def test_bursty_arrivals_keep_the_rate_and_lengths():
+    reqs = list(
+        open_loop_requests(
+            1, 10.0, 3.0, "uniform:10-20", "lognormal:500,0.5", 100_000, 50_000, None
+        )
+    )
+    assert len(reqs) / reqs[-1].arrival_s == pytest.approx(10.0, rel=0.05)
+    assert {r.prompt for r in reqs} == set(range(10, 21))
+    assert sum(r.output for r in reqs) / len(reqs) == pytest.approx(500, rel=0.03)
+    gaps = [b.arrival_s - a.arrival_s for a, b in itertools.pairwise(reqs)]
+    mean = sum(gaps) / len(gaps)
+    cv = (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5 / mean
+    assert cv == pytest.approx(3.0, rel=0.1)
 
 
 def test_percentiles():

@@ -26,7 +26,7 @@ from canserve.sim.replica import ITL_BUCKETS_PER_S, Replica, ReplicaConfig
 from canserve.sim.workload import (
     Request,
     TraceRow,
-    open_loop_arrivals,
+    open_loop_requests,
     parse_length,
     read_trace,
 )
@@ -149,31 +149,6 @@ def _setup(
     return _Setup(spec, device, config, cost, model_len, fw.id, tuple(notes))
 
 
-def _requests(
-    rng: random.Random,
-    prompt: str,
-    output: str,
-    max_model_len: int,
-    times: Iterator[float],
-    limit: int | None,
-    until_s: float | None,
-) -> Iterator[Request]:
-    prompt_of, output_of = parse_length(prompt), parse_length(output)
-    last = limit if limit is not None else math.inf
-    until = until_s if until_s is not None else math.inf
-    longest = max_model_len - 1
-    for i, t in enumerate(times):
-        if i >= last or t > until:
-            return
-        p = prompt_of(rng)
-        if p > longest:
-            p = longest
-        o = output_of(rng)
-        if o > max_model_len - p:
-            o = max_model_len - p
-        yield Request(i, t, p, o)
-
-
 def _clip(req: Request, max_model_len: int) -> Request:
     """Prompts longer than max_model_len are cut (vLLM would reject them); outputs stop there."""
     req.prompt = min(req.prompt, max_model_len - 1)
@@ -257,15 +232,10 @@ def simulate(
             rows, setup.max_model_len, requests, duration_s
         )
     elif rate is not None:
-        arrivals = _requests(
-            rng,
-            prompt,
-            output,
-            setup.max_model_len,
-            open_loop_arrivals(rng, rate, cv),
-            requests,
-            duration_s,
+        arrivals = open_loop_requests(
+            seed, rate, cv, prompt, output, setup.max_model_len, requests, duration_s
         )
+
     else:
         assert users is not None
         arrivals, think = _closed(rng, users, think_s, prompt, output, setup, requests, duration_s)

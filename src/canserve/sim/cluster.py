@@ -95,10 +95,10 @@ def _run_single(replica: Replica, arrivals: Iterator[Request]) -> list[Request]:
     for req in arrivals:
         t = req.arrival_s
         while replica.clock < t and (replica.waiting or replica.running or replica.prefill):
-            finished += advance(t)
+            finished += advance(t, True)
         submit(req)
     while not replica.idle:
-        finished += advance(math.inf)
+        finished += advance(math.inf, True)
     return finished
 
 

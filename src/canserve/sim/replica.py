@@ -91,15 +91,16 @@ class Replica:
         self.waiting.append(req)
 
     # ------------------------------------------------------------------ events
-    def advance(self, horizon: float) -> list[Request]:
+    def advance(self, horizon: float, through_completions: bool = False) -> list[Request]:
         """Run one event (a step, or a jump of decode steps ending by ``horizon``); return the
-        requests that finished."""
+        requests that finished. ``through_completions``: let a decode jump run on past
+        completions (when nothing outside the replica reacts to them)."""
         if self.config.static_batching:
             return self._static_batch()
         if self.prefill or (self.waiting and self._admit_possible()):
             return self._mixed_step()
         if self.running:
-            return self._decode_jump(horizon)
+            return self._decode_jump(horizon, through_completions)
         return []
 
     def _admit_possible(self) -> bool:
@@ -230,37 +231,46 @@ class Replica:
         self.preemptions += 1
         self.waiting.appendleft(run.req)
 
-    def _decode_jump(self, horizon: float) -> list[Request]:
+    def _decode_jump(self, horizon: float, through_completions: bool) -> list[Request]:
+        """Decode-only steps, segment by segment (a segment ends at a completion), until the
+        step during which ``horizon`` passes, or until a completion lets a waiting request in
+        (or at the first completion unless ``through_completions``)."""
         c = self.config
         running = self.running
-        while True:
-            batch = len(running)
-            room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch * c.block_size
-            if room >= batch or batch == 1:
-                break
-            self._preempt()
-        base, slope = self.cost.decode(batch)
-        decodes = self.decodes
         heap = self.finish_heap
-        k = heap[0][0] - decodes if heap else 1
-        if room // batch < k:
-            k = room // batch
-        if k < 1:
-            k = 1
-        first = base + slope * self.kv_tokens
-        growth = slope * batch
-        if horizon < math.inf:  # stop at the step during which the next arrival comes
-            until = self._steps_until(horizon - self.clock, first, growth)
-            if until < k:
-                k = until
-        elapsed = k * first + growth * k * (k - 1) / 2
-        self._tick(elapsed, batch)
-        self._itl(elapsed / k, batch * k)
-        self.decodes = decodes + k
-        self.kv_tokens += batch * k
-        if heap and heap[0][0] <= self.decodes:
-            return self._pop_finished()
-        return []
+        finished: list[Request] = []
+        while running:
+            while True:
+                batch = len(running)
+                room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch * c.block_size
+                if room >= batch or batch == 1:
+                    break
+                self._preempt()
+            base, slope = self.cost.decode(batch)
+            decodes = self.decodes
+            k = heap[0][0] - decodes if heap else 1
+            if room // batch < k:
+                k = room // batch
+            if k < 1:
+                k = 1
+            first = base + slope * self.kv_tokens
+            growth = slope * batch
+            if horizon < math.inf:  # stop at the step during which the next arrival comes
+                until = self._steps_until(horizon - self.clock, first, growth)
+                if until < k:
+                    k = until
+            elapsed = k * first + growth * k * (k - 1) / 2
+            self._tick(elapsed, batch)
+            self._itl(elapsed / k, batch * k)
+            self.decodes = decodes + k
+            self.kv_tokens += batch * k
+            if heap and heap[0][0] <= self.decodes:
+                finished += self._pop_finished()
+                if not through_completions:
+                    break
+            if self.clock >= horizon or (self.waiting and self._admit_possible()):
+                break
+        return finished
 
     @staticmethod
     def _steps_until(gap: float, first: float, growth: float) -> int:

@@ -20,10 +20,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from canserve.errors import InvalidInputError
 
-__all__ = ["LengthDist", "Request", "TraceRow", "open_loop_arrivals", "parse_length", "read_trace"]
+__all__ = [
+    "LengthDist",
+    "Request",
+    "TraceRow",
+    "open_loop_requests",
+    "parse_length",
+    "read_trace",
+]
 
 _MAX_TOKENS = 10_000_000
 
@@ -95,6 +103,70 @@ def parse_length(text: str) -> LengthDist:
     )
 
 
+def _numpy_sampler(text: str) -> Callable[[Any, int], Any]:
+    """The same distribution as :func:`parse_length`, drawing ``n`` lengths at once (numpy)."""
+    import numpy as np
+
+    parse_length(text)  # the same validation and messages
+    spec = text.strip()
+    kind, _, args = spec.partition(":")
+    if not args:
+        value = int(spec)
+        return lambda g, n: np.full(n, value, dtype=np.int64)
+    if kind == "uniform":
+        low, high = (int(v) for v in args.split("-"))
+        return lambda g, n: g.integers(low, high + 1, n)
+    if kind == "lognormal":
+        mean, cv = (float(v) for v in args.split(","))
+        sigma = math.sqrt(math.log(1 + cv * cv))
+        mu = math.log(mean) - sigma * sigma / 2
+        return lambda g, n: np.clip(np.rint(g.lognormal(mu, sigma, n)), 1, _MAX_TOKENS).astype(
+            np.int64
+        )
+    values = np.array(_read_lengths(Path(args)), dtype=np.int64)
+    return lambda g, n: values[g.integers(0, len(values), n)]
+
+
+def open_loop_requests(
+    seed: int,
+    rate: float,
+    cv: float,
+    prompt: str,
+    output: str,
+    max_model_len: int,
+    limit: int | None,
+    until_s: float | None,
+) -> Iterator[Request]:
+    """Open-loop requests drawn in vectorized chunks (numpy, seeded): arrivals of a renewal
+    process at ``rate`` (Poisson when ``cv == 1``, gamma gaps otherwise), prompt and output
+    lengths from their specs, prompts cut to ``max_model_len - 1`` and outputs to the room left.
+    """
+    import numpy as np
+
+    if not 0 < rate <= 1e6:
+        raise InvalidInputError(f"rate must be between 0 and 1e6 requests/s, got {rate:g}")
+    if not 0 < cv <= 100:
+        raise InvalidInputError(f"burstiness cv must be between 0 and 100, got {cv:g}")
+    g = np.random.default_rng(seed)
+    prompt_of, output_of = _numpy_sampler(prompt), _numpy_sampler(output)
+    shape = 1 / (cv * cv)
+    last = limit if limit is not None else 10**12
+    until = until_s if until_s is not None else math.inf
+    t, i, chunk = 0.0, 0, 65_536
+    while i < last:
+        n = min(chunk, last - i)
+        gaps = g.exponential(1 / rate, n) if cv == 1 else g.gamma(shape, 1 / (rate * shape), n)
+        times = (t + np.cumsum(gaps)).tolist()
+        prompts = np.minimum(prompt_of(g, n), max_model_len - 1)
+        outputs = np.maximum(1, np.minimum(output_of(g, n), max_model_len - prompts))
+        for at, p, o in zip(times, prompts.tolist(), outputs.tolist(), strict=True):
+            if at > until:
+                return
+            yield Request(i, at, p, o)
+            i += 1
+        t = times[-1]
+
+
 def _read_lengths(path: Path) -> list[int]:
     try:
         lines = path.read_text().split()
@@ -107,26 +179,6 @@ def _read_lengths(path: Path) -> list[int]:
     if not values or any(not 0 < v <= _MAX_TOKENS for v in values):
         raise InvalidInputError(f"{path}: needs at least one length, each 1..{_MAX_TOKENS:,}")
     return values
-
-
-def open_loop_arrivals(rng: random.Random, rate: float, cv: float = 1.0) -> Iterator[float]:
-    """Arrival times of a renewal process with ``rate`` per second: Poisson when ``cv == 1``,
-    gamma-distributed gaps (burstier when ``cv > 1``) otherwise."""
-    if not 0 < rate <= 1e6:
-        raise InvalidInputError(f"rate must be between 0 and 1e6 requests/s, got {rate:g}")
-    if not 0 < cv <= 100:
-        raise InvalidInputError(f"burstiness cv must be between 0 and 100, got {cv:g}")
-    shape = 1 / (cv * cv)
-    scale = 1 / (rate * shape)
-    t = 0.0
-    if cv == 1:
-        uniform, log, mean = rng.random, math.log, 1 / rate
-        while True:  # inverse transform, as random.expovariate does, without the call overhead
-            t -= log(1.0 - uniform()) * mean
-            yield t
-    while True:
-        t += rng.gammavariate(shape, scale)
-        yield t
 
 
 # Column names accepted for each field (the Azure LLM inference traces use the second set).
