@@ -1,5 +1,7 @@
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,3 +27,16 @@ GOLDEN = json.loads((Path(__file__).parent / "golden" / "param_counts.json").rea
 @pytest.fixture(scope="session")
 def golden() -> dict:
     return GOLDEN
+
+
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run ``python -m canserve ARGS`` as a user would; wide terminal, captured output."""
+    return subprocess.run(
+        [sys.executable, "-m", "canserve", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=timeout,
+    )

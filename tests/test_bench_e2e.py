@@ -19,6 +19,7 @@ import httpx2
 import pytest
 
 from canserve import estimate_memory, load_model
+from tests.conftest import run_cli
 
 
 def _gguf() -> str:
@@ -64,10 +65,7 @@ def server():
     proc.wait(timeout=30)
 
 
-def canserve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "canserve", *args], capture_output=True, text=True, timeout=600
-    )
+canserve = run_cli
 
 
 def test_gguf_file_sizes_the_weights_exactly():

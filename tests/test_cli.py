@@ -1,12 +1,11 @@
 """The command line as a user runs it: exit codes, one-line errors, JSON keys, README examples."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_KEYS = {
@@ -23,14 +22,7 @@ MEMORY_KEYS = {
 GPU_KEYS = {"gpu_memory_bytes", "fits", "max_concurrent_sequences"}
 
 
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "canserve", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=60,
-    )
+run = run_cli
 
 
 def test_memory_json_keys_and_integer_bytes():

@@ -1,25 +1,19 @@
 """The HTTP API: every endpoint, equal to the CLI's --json, and 4xx (never 500) on bad input."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
 
 from canserve.web.app import MAX_BODY_BYTES, create_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 client = TestClient(create_app())
 
 
 def cli_json(*args: str):
-    out = subprocess.run(
-        [sys.executable, "-m", "canserve", *args, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = run_cli(*args, "--json")
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 

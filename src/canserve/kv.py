@@ -67,8 +67,7 @@ class KVLayout:
     mla: bool
 
     def elements_per_sequence(self, tokens: int) -> int:
-        per_token = sum(e * (tokens if w is None else min(tokens, w)) for w, e in self.groups)
-        return per_token
+        return sum(e * (tokens if w is None else min(tokens, w)) for w, e in self.groups)
 
     def elements_per_token_at(self, tokens: int) -> int:
         """K/V elements one more token adds at ``tokens`` (windows already full drop out)."""

@@ -15,6 +15,7 @@ from canserve.economics import CostEstimate, estimate_cost
 from canserve.errors import InvalidInputError
 from canserve.memory import default_quant
 from canserve.plan import PlanResult, Requirements, plan_deployment
+from canserve.plan.search import rank_plans
 
 __all__ = ["cost_report", "gpu_rows", "model_rows", "plan_models"]
 
@@ -164,11 +165,7 @@ def plan_models(
     results = [plan_deployment(s, req, top=top, rank=rank, **kwargs) for s in specs]
     if len(results) == 1:
         return results[0]
-    plans = [p for r in results for p in r.plans]
-    if rank == "latency":
-        plans.sort(key=lambda p: p.predicted["e2e_s"]["p95"])
-    else:
-        plans.sort(key=lambda p: p.cost_usd_per_hour)
+    plans = rank_plans([p for r in results for p in r.plans], rank)
     return PlanResult(
         model=", ".join(r.model for r in results),
         required_output_tokens_per_s=results[0].required_output_tokens_per_s,

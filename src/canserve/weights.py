@@ -77,7 +77,6 @@ class WeightsBreakdown:
     total_bytes: int
     by_role_bytes: dict[str, int]
     per_gpu_bytes: int  # the most loaded GPU of a tp x pp group
-    quantized_params: int
 
 
 def _stage_layers(layers: int, pp: int) -> list[range]:
@@ -102,12 +101,9 @@ def weights_breakdown(
     by_role: dict[str, int] = {}
     stage_bytes = [0.0] * pp
     stages = _stage_layers(spec.num_hidden_layers, pp)
-    quantized = 0
     for t in spec.tensors:
         nbytes = tensor_bytes(t, fmt, spec)
         by_role[t.role] = by_role.get(t.role, 0) + nbytes
-        if fmt.kind in ("gguf", "file") or t.role in fmt.quantized_roles:
-            quantized += t.numel if len(t.shape) == 2 else 0
         if t.layer is None:
             stage = 0 if t.role == "embed" else pp - 1
         else:
@@ -117,5 +113,4 @@ def weights_breakdown(
         total_bytes=sum(by_role.values()),
         by_role_bytes=by_role,
         per_gpu_bytes=int(max(stage_bytes)),
-        quantized_params=quantized,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from canserve.arch import blocks
 from canserve.arch.fields import Fields
@@ -36,7 +35,6 @@ class Built:
     moe_intermediate_size: int = 0
     shared_expert_intermediate_size: int = 0
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _embeddings(f: Fields, tie_default: bool) -> tuple[list[Tensor], bool]:

@@ -98,14 +98,6 @@ class CacheLayer:
     window_tokens: int | None = None
     state_elements: int = 0
 
-    def cached_tokens(self, context_tokens: int) -> int:
-        """Tokens of K/V this layer holds for one sequence at ``context_tokens``."""
-        if self.kind == "state":
-            return 0
-        if self.window_tokens is None:
-            return context_tokens
-        return min(context_tokens, self.window_tokens)
-
 
 @dataclass(frozen=True, eq=False)
 class ModelSpec:

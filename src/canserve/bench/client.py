@@ -19,7 +19,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from canserve.errors import InvalidInputError
@@ -211,7 +211,3 @@ def run_bench(
     except KeyboardInterrupt:
         return records, False
     return records, True
-
-
-def records_to_dicts(records: list[RequestRecord]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in records]

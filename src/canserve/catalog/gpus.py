@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -39,7 +39,6 @@ class GPU:
     memory_marketing_bytes: int = 0
     pcie_gen: int = 0
     notes: str = ""
-    extra: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def supports(self, dtype: str) -> bool:
         return dtype in self.peak_flops
@@ -51,11 +50,10 @@ def _from_row(row: dict[str, Any]) -> GPU:
         k: float(fields.pop(f"peak_flops_{k}")) for k in _FLOPS_KEYS if f"peak_flops_{k}" in fields
     }
     known = GPU.__dataclass_fields__
-    extra = {k: fields.pop(k) for k in list(fields) if k not in known}
+    fields = {k: v for k, v in fields.items() if k in known}  # the rest is documentation
     return GPU(
         **{**fields, "aliases": tuple(fields.get("aliases", ()))},
         peak_flops=flops,
-        extra=extra,
     )
 
 

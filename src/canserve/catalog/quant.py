@@ -40,10 +40,6 @@ class QuantFormat:
     vllm_quantization: str | None = None
     compute_dtype: str = "bf16"
 
-    @property
-    def is_quantized(self) -> bool:
-        return self.kind in ("gguf", "file") or bool(self.quantized_roles)
-
 
 def _from_row(row: dict[str, Any]) -> QuantFormat:
     fields = dict(row)

@@ -24,6 +24,7 @@ from canserve.kv import kv_bits as kv_dtype_bits
 from canserve.memory import DEFAULT_CONTEXT_TOKENS, default_quant
 from canserve.perf.calibration import Calibration, load_calibration
 from canserve.perf.step import Hardware, Step, StepTime, step_time
+from canserve.weights import weights_breakdown
 
 __all__ = ["PerfEstimate", "estimate_perf", "sweep_batch"]
 
@@ -171,8 +172,6 @@ def estimate_perf(
 
 def _article_bound(spec: ModelSpec, fmt: QuantFormat, device: GPU, tp: int) -> float:
     """The article's 'Max tokens/s = memory bandwidth / model size' for comparison."""
-    from canserve.weights import weights_breakdown
-
     return device.hbm_bytes_per_s * tp / weights_breakdown(spec, fmt).total_bytes
 
 

@@ -32,7 +32,7 @@ from canserve.perf.calibration import Calibration, load_calibration
 from canserve.plan.checklist import checklist
 from canserve.sim import SimResult, simulate
 
-__all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment"]
+__all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment", "rank_plans"]
 
 _LAYOUTS = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2))  # (tensor, pipeline) parallel sizes
 GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default; canserve's 20% headroom check is stricter
@@ -258,11 +258,7 @@ def plan_deployment(
             plans.append(plan)
         if len(plans) >= top and rank == "cost":
             break
-    if rank == "latency":
-        plans.sort(key=lambda p: p.predicted["e2e_s"]["p95"])
-    else:
-        plans.sort(key=lambda p: p.cost_usd_per_hour)
-    plans = plans[:top]
+    plans = rank_plans(plans, rank)[:top]
     for cand in candidates[finalists : finalists + 10]:
         rejected.append(
             _reject(
@@ -296,6 +292,13 @@ def plan_deployment(
         searched=searched,
         notes=notes,
     )
+
+
+def rank_plans(plans: list[Plan], rank: str) -> list[Plan]:
+    """Cheapest first, or (``rank="latency"``) lowest simulated P95 end-to-end latency first."""
+    if rank == "latency":
+        return sorted(plans, key=lambda p: p.predicted["e2e_s"]["p95"])
+    return sorted(plans, key=lambda p: p.cost_usd_per_hour)
 
 
 def rate_of(cand: _Candidate, spot: bool) -> float:
@@ -333,27 +336,15 @@ def _simulate(
     seed: int,
     cal: Calibration,
 ) -> SimResult:
-    slo = req.slo() or None
+    """The candidate under the traffic at peak: a closed loop of users, or Poisson arrivals."""
     if req.users is not None:
         users = math.ceil(req.users * req.peak_factor)
-        return simulate(
-            spec,
-            cand.gpu,
-            cand.quant,
-            tp=cand.tp,
-            replicas=replicas,
-            framework=framework,
-            users=users,
-            think_s=req.think_s,
-            prompt=str(req.prompt),
-            output=str(req.output),
-            requests=max(requests, 6 * users),
-            seed=seed,
-            max_num_seqs=cand.cap.batch,
-            calibration=cal,
-            slo=slo,
+        traffic: dict[str, Any] = dict(
+            users=users, think_s=req.think_s, requests=max(requests, 6 * users)
         )
-    assert req.rate is not None
+    else:
+        assert req.rate is not None
+        traffic = dict(rate=req.rate * req.peak_factor, requests=requests)
     return simulate(
         spec,
         cand.gpu,
@@ -361,14 +352,13 @@ def _simulate(
         tp=cand.tp,
         replicas=replicas,
         framework=framework,
-        rate=req.rate * req.peak_factor,
         prompt=str(req.prompt),
         output=str(req.output),
-        requests=requests,
         seed=seed,
         max_num_seqs=cand.cap.batch,
         calibration=cal,
-        slo=slo,
+        slo=req.slo() or None,
+        **traffic,
     )
 
 

@@ -237,9 +237,11 @@ def create_app() -> FastAPI:
     def favicon() -> Response:
         return Response(status_code=204)
 
+    page = _STATIC.joinpath("index.html").read_text(encoding="utf-8")
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        return _STATIC.joinpath("index.html").read_text(encoding="utf-8")
+        return page
 
     @app.get("/static/{name}")
     def static(name: str) -> Response:
