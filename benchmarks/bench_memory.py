@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from canserve import estimate_memory, get_model
+from canserve import estimate_memory, get_model, serving_config
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "deepseek-v3", "qwen3-next-80b-a3b", "gpt-oss-120b"]
 GPUS = ["H100", "A100-80GB", "L40S", "H200", "MI300X"]
@@ -26,12 +26,13 @@ def main() -> int:
     for name in MODELS:
         start = time.perf_counter()
         spec = get_model(name)
-        estimate_memory(spec, batch=8, context=4096, gpu="H100")
+        estimate_memory(serving_config(spec, gpu="H100"), batch=8, context=4096)
         first = time.perf_counter() - start
         times = []
         for i in range(2000):
             t0 = time.perf_counter()
-            estimate_memory(spec, batch=1 + i % 64, context=1024 * (1 + i % 8), gpu=GPUS[i % 5])
+            cfg = serving_config(spec, gpu=GPUS[i % 5])
+            estimate_memory(cfg, batch=1 + i % 64, context=1024 * (1 + i % 8))
             times.append(time.perf_counter() - t0)
         times.sort()
         median, p99 = statistics.median(times), times[int(0.99 * len(times))]

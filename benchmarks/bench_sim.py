@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from canserve import get_model
+from canserve import Workload, get_model, serving_config
 from canserve.sim import simulate
 
 
@@ -25,13 +25,8 @@ def main() -> int:
     for n in sizes:
         start = time.perf_counter()
         result = simulate(
-            spec,
-            "H100",
-            rate=30,
-            prompt="uniform:100-1000",
-            output="uniform:50-500",
-            requests=n,
-            seed=1,
+            serving_config(spec, gpu="H100"),
+            Workload("uniform:100-1000", "uniform:50-500", rate=30, requests=n, seed=1),
         )
         seconds = time.perf_counter() - start
         timings.append(seconds)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from canserve import get_model
+from canserve import get_model, serving_config
 from canserve.capacity import replica_capacity
 from canserve.catalog.gpus import get_gpu
 from canserve.catalog.prices import gpu_hour_price
-from canserve.catalog.quant import get_quant
 from canserve.economics import DAYS_PER_MONTH, api_prices, default_hidden_costs, estimate_cost
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "article-economics.md"
@@ -71,15 +70,8 @@ def _usd(v: float) -> str:
 
 
 def _capacity(model: str, quant: str, gpu: str, tp: int) -> tuple[float, int]:
-    cap = replica_capacity(
-        get_model(model),
-        get_gpu(gpu),
-        get_quant(quant),
-        tp=tp,
-        prompt=200,
-        output=300,
-        max_num_seqs=8,
-    )  # the article: "at batch size 8"
+    cfg = serving_config(get_model(model), gpu=gpu, quant=quant, tp=tp, max_num_seqs=8)
+    cap = replica_capacity(cfg, prompt=200, output=300)  # the article: "at batch size 8"
     return cap.tokens_per_s, cap.batch
 
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from canserve import MemoryEstimate, estimate_memory, get_model, get_quant, weights_breakdown
+from canserve import (
+    MemoryEstimate,
+    estimate_memory,
+    get_model,
+    get_quant,
+    serving_config,
+    weights_breakdown,
+)
 from canserve.units import GB
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "article-memory.md"
@@ -59,7 +66,9 @@ def _gb(num_bytes: float) -> str:
 def _estimate(model: str, quant: str, batch: int = 8, context: int = 8192) -> MemoryEstimate:
     spec = get_model(model)
     return estimate_memory(
-        spec, quant, batch=batch, context=min(context, spec.max_position_embeddings)
+        serving_config(spec, quant=quant),
+        batch=batch,
+        context=min(context, spec.max_position_embeddings),
     )
 
 

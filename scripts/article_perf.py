@@ -12,8 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from canserve import estimate_memory, get_gpu, get_model
-from canserve.perf import estimate_perf
+from canserve import estimate_memory, estimate_perf, get_gpu, get_model, serving_config
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "article-perf.md"
 SMALL, LARGE, Q4, CONTEXT = "llama-2-7b", "llama-3.1-70b", "awq", 1024
@@ -24,14 +23,14 @@ ARTICLE_BATCH = {1: (40, 12), 4: (140, 42), 8: (240, 70), 16: (350, 95), 32: (42
 
 
 def _fits(model: str, gpu: str, batch: int) -> bool:
-    est = estimate_memory(get_model(model), Q4, batch=batch, context=CONTEXT, gpu=gpu, headroom=0)
+    cfg = serving_config(get_model(model), quant=Q4, gpu=gpu, headroom=0)
+    est = estimate_memory(cfg, batch=batch, context=CONTEXT)
     return bool(est.fits)
 
 
 def _tps(model: str, gpu: str, batch: int = 1, framework: str = "vllm") -> float:
-    est = estimate_perf(
-        get_model(model), gpu, Q4, batch=batch, context=CONTEXT, framework=framework
-    )
+    cfg = serving_config(get_model(model), gpu=gpu, quant=Q4, framework=framework)
+    est = estimate_perf(cfg, batch=batch, context=CONTEXT)
     return est.decode_tokens_per_s
 
 

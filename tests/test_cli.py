@@ -381,9 +381,9 @@ def test_plan_json_contract_and_report(tmp_path):
         "200",
         "--output",
         "300",
-        "--latency-s",
-        "5",
-        "--gpus",
+        "--slo",
+        "e2e_p95=5s",
+        "--gpu",
         "A100-80GB,H100",
         "--report",
         str(report),
@@ -421,8 +421,8 @@ def test_plan_json_contract_and_report(tmp_path):
         ("plan", "llama-3.1-70b"),
         ("plan", "llama-3.1-70b", "--users", "10", "--rate", "2"),
         ("plan", "llama-3.1-70b", "--users", "-5"),
-        ("plan", "llama-3.1-70b", "--users", "50", "--tpot-p99-s", "0.0005", "--gpus", "H100"),
-        ("plan", "llama-3.1-70b", "--users", "5", "--gpus", "H9000"),
+        ("plan", "llama-3.1-70b", "--users", "50", "--slo", "tpot_p99=0.5ms", "--gpu", "H100"),
+        ("plan", "llama-3.1-70b", "--users", "5", "--gpu", "H9000"),
         ("cost", "--tokens-per-day", "1000"),
         ("cost", "llama-3.1-8b", "--gpu", "RTX-4060-TI-16GB"),
         ("cost", "--usd-per-hour", "-1"),
@@ -436,7 +436,102 @@ def test_plan_and_cost_bad_input(args):
 
 
 def test_plan_several_candidate_models():
-    proc = run("plan", "llama-3.1-8b,qwen3-8b", "--rate", "2", "--latency-s", "10", "--json")
+    proc = run("plan", "llama-3.1-8b,qwen3-8b", "--rate", "2", "--slo", "e2e_p95=10s", "--json")
     assert proc.returncode == 0, proc.stderr
     models = {p["model"] for p in json.loads(proc.stdout)["plans"]}
     assert models <= {"meta-llama/Meta-Llama-3.1-8B", "Qwen/Qwen3-8B"} and models
+
+
+def test_old_plan_spellings_still_work_with_a_deprecation_line():
+    old = run(
+        "plan", "llama-3.1-8b", "--rate", "2", "--latency-s", "10", "--gpus", "H100", "--json"
+    )
+    new = run(
+        "plan", "llama-3.1-8b", "--rate", "2", "--slo", "e2e_p95=10s", "--gpu", "H100", "--json"
+    )
+    assert old.returncode == new.returncode == 0, old.stderr
+    assert json.loads(old.stdout) == json.loads(new.stdout)
+    warnings = old.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings)
+    assert "--slo e2e_p95=10s" in old.stderr and "--gpu" in old.stderr
+
+
+@pytest.mark.parametrize("command", ["memory", "perf", "simulate", "plan", "cost"])
+def test_one_vocabulary_in_every_command(command):
+    """The shared flags exist under the same names wherever the idea applies."""
+    help_text = run(command, "--help", env={"COLUMNS": "400"}).stdout
+    shared = {
+        "memory": [
+            "--gpu",
+            "--gpus",
+            "--tp",
+            "--pp",
+            "--replicas",
+            "--context",
+            "--quant",
+            "--kv-dtype",
+            "--framework",
+        ],
+        "perf": [
+            "--gpu",
+            "--tp",
+            "--pp",
+            "--context",
+            "--prompt",
+            "--output",
+            "--quant",
+            "--kv-dtype",
+            "--framework",
+            "--calibration",
+        ],
+        "simulate": [
+            "--gpu",
+            "--gpus",
+            "--tp",
+            "--replicas",
+            "--context",
+            "--max-model-len",
+            "--prompt",
+            "--output",
+            "--slo",
+            "--quant",
+            "--kv-dtype",
+            "--framework",
+            "--calibration",
+        ],
+        "plan": [
+            "--gpu",
+            "--gpus",
+            "--context",
+            "--prompt",
+            "--output",
+            "--slo",
+            "--quant",
+            "--kv-dtype",
+            "--framework",
+            "--calibration",
+        ],
+        "cost": [
+            "--gpu",
+            "--gpus",
+            "--tp",
+            "--prompt",
+            "--output",
+            "--quant",
+            "--kv-dtype",
+            "--framework",
+        ],
+    }[command]
+    for flag in shared:
+        assert flag in help_text, (command, flag)
+
+
+def test_same_request_defaults_everywhere():
+    sim = json.loads(
+        run(
+            "simulate", "llama-3.1-8b", "--gpu", "H100", "--rate", "1", "--requests", "20", "--json"
+        ).stdout
+    )
+    perf = json.loads(run("perf", "llama-3.1-8b", "--gpu", "H100", "--json").stdout)
+    assert perf["prompt"] == 512 and perf["output"] == 256
+    assert sim["requests"] == 20

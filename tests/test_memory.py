@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from canserve import InvalidInputError, estimate_memory, get_gpu, get_model
+from canserve import InvalidInputError, get_gpu, get_model
+from tests.helpers import memory
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "calibration" / "h100-2026-11-26"
 LLAMA_8B = get_model("llama-3.1-8b")
@@ -26,7 +27,7 @@ VLLM_LOGS = [
 
 @pytest.mark.parametrize(("model", "quant", "tp", "weights", "activation", "kv"), VLLM_LOGS)
 def test_reproduces_vllm_startup_memory_on_h100(model, quant, tp, weights, activation, kv):
-    est = estimate_memory(
+    est = memory(
         get_model(model), quant, batch=1, context=16000, gpu="H100", gpus=tp, max_num_seqs=1024
     )
     assert est.max_num_batched_tokens == 8192
@@ -41,23 +42,21 @@ def test_reproduces_transformers_generate_peak_memory():
     for row in rows:
         batch = int(row["batch"])
         context = int(row["prompt_tokens"]) + int(row["new_tokens"])
-        est = estimate_memory(
-            LLAMA_8B, "bf16", batch=batch, context=context, framework="transformers"
-        )
+        est = memory(LLAMA_8B, "bf16", batch=batch, context=context, framework="transformers")
         predicted = est.per_gpu["kv_cache_bytes"] + est.per_gpu["activation_bytes"]
         measured = int(row["peak_bytes_above_weights"])
         assert predicted / measured == pytest.approx(1.0, abs=0.08), batch
 
 
 def test_components_add_up():
-    est = estimate_memory(LLAMA_70B, "awq", batch=50, context=8192, gpu="A100-80GB")
+    est = memory(LLAMA_70B, "awq", batch=50, context=8192, gpu="A100-80GB")
     parts = est.weights_bytes + est.kv_cache_bytes + est.activation_bytes + est.overhead_bytes
     assert est.total_bytes == parts
     assert est.kv_cache_bytes == 50 * 8192 * 327_680  # 8192 is a whole number of 16-token blocks
 
 
 def test_headline_case_loads_but_does_not_serve_on_one_a100():
-    est = estimate_memory(LLAMA_70B, "awq", batch=50, context=8192, gpu="A100-80GB")
+    est = memory(LLAMA_70B, "awq", batch=50, context=8192, gpu="A100-80GB")
     assert est.per_gpu["weights_bytes"] < 0.8 * est.gpu_memory_bytes  # it loads
     assert not est.fits  # it does not serve 50 x 8K
     assert 0 < est.max_concurrent_sequences < 50
@@ -65,47 +64,47 @@ def test_headline_case_loads_but_does_not_serve_on_one_a100():
 
 def test_max_concurrent_sequences_is_the_boundary():
     kw = dict(context=8192, gpu="A100-80GB")
-    est = estimate_memory(LLAMA_70B, "awq", batch=1, **kw)
+    est = memory(LLAMA_70B, "awq", batch=1, **kw)
     n = est.max_concurrent_sequences
-    assert estimate_memory(LLAMA_70B, "awq", batch=n, **kw).fits
-    assert not estimate_memory(LLAMA_70B, "awq", batch=n + 1, **kw).fits
+    assert memory(LLAMA_70B, "awq", batch=n, **kw).fits
+    assert not memory(LLAMA_70B, "awq", batch=n + 1, **kw).fits
 
 
 def test_max_context_is_the_boundary():
     kw = dict(batch=8, gpu="H100")
-    n = estimate_memory(LLAMA_8B, "bf16", context=1024, **kw).max_context_tokens
-    assert estimate_memory(LLAMA_8B, "bf16", context=n, **kw).fits
+    n = memory(LLAMA_8B, "bf16", context=1024, **kw).max_context_tokens
+    assert memory(LLAMA_8B, "bf16", context=n, **kw).fits
     if n < LLAMA_8B.max_position_embeddings:
-        assert not estimate_memory(LLAMA_8B, "bf16", context=n + 1, **kw).fits
+        assert not memory(LLAMA_8B, "bf16", context=n + 1, **kw).fits
 
 
 def test_headroom_changes_the_verdict():
     kw = dict(batch=40, context=8192, gpu="H100")
-    loose = estimate_memory(LLAMA_8B, "bf16", headroom=0.0, **kw)
-    strict = estimate_memory(LLAMA_8B, "bf16", headroom=0.2, **kw)
+    loose = memory(LLAMA_8B, "bf16", headroom=0.0, **kw)
+    strict = memory(LLAMA_8B, "bf16", headroom=0.2, **kw)
     assert loose.max_concurrent_sequences > strict.max_concurrent_sequences
 
 
 def test_fp8_kv_halves_the_cache():
-    bf16 = estimate_memory(LLAMA_8B, "bf16", batch=8, context=8192)
-    fp8 = estimate_memory(LLAMA_8B, "bf16", kv_dtype="fp8", batch=8, context=8192)
+    bf16 = memory(LLAMA_8B, "bf16", batch=8, context=8192)
+    fp8 = memory(LLAMA_8B, "bf16", kv_dtype="fp8", batch=8, context=8192)
     assert fp8.kv_cache_bytes * 2 == bf16.kv_cache_bytes
 
 
 def test_tensor_parallel_splits_per_gpu_memory():
-    one = estimate_memory(LLAMA_70B, "bf16", batch=8, context=8192, gpu="H100", gpus=8)
+    one = memory(LLAMA_70B, "bf16", batch=8, context=8192, gpu="H100", gpus=8)
     assert one.tensor_parallel_size == 8 and one.replicas == 1
     assert one.per_gpu["weights_bytes"] < one.weights_bytes / 7
     assert one.fits
 
 
 def test_data_parallel_replicas():
-    est = estimate_memory(LLAMA_8B, "bf16", gpu="H100", gpus=4, tp=1)
+    est = memory(LLAMA_8B, "bf16", gpu="H100", gpus=4, tp=1)
     assert est.replicas == 4 and est.tensor_parallel_size == 1
 
 
 def test_paged_allocation_wastes_less_than_static():
-    est = estimate_memory(LLAMA_8B, "bf16", batch=8, context=8192, avg_context=1000, gpu="H100")
+    est = memory(LLAMA_8B, "bf16", batch=8, context=8192, avg_context=1000, gpu="H100")
     paged, static = est.allocation
     assert paged.scheme == "paged" and static.scheme == "static"
     assert paged.waste_fraction < 0.02 < 0.8 < static.waste_fraction
@@ -114,13 +113,13 @@ def test_paged_allocation_wastes_less_than_static():
 
 def test_sliding_window_caps_kv_per_sequence():
     spec = get_model("gpt-oss-20b")
-    short = estimate_memory(spec, batch=1, context=1024).kv_bytes_per_sequence
-    long = estimate_memory(spec, batch=1, context=2048).kv_bytes_per_sequence
+    short = memory(spec, batch=1, context=1024).kv_bytes_per_sequence
+    long = memory(spec, batch=1, context=2048).kv_bytes_per_sequence
     assert long < 2 * short
 
 
 def test_defaults_to_checkpoint_format():
-    assert estimate_memory(get_model("gpt-oss-120b")).quantization == "mxfp4"
+    assert memory(get_model("gpt-oss-120b")).quantization == "mxfp4"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +130,7 @@ def test_defaults_to_checkpoint_format():
         (dict(tp=3), "does not divide"),
         (dict(gpu="H100", gpus=3, tp=2), "not a multiple"),
         (dict(headroom=1.5), "headroom"),
-        (dict(gpus=2), "--gpus needs --gpu"),
+        (dict(gpus=2), "gpus needs a GPU type"),
         (dict(avg_context=10_000, context=8192), "avg_context"),
         (dict(max_num_batched_tokens=-5), "max_num_batched_tokens"),
         (dict(max_num_seqs=0), "max_num_seqs"),
@@ -140,20 +139,20 @@ def test_defaults_to_checkpoint_format():
 )
 def test_bad_input(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
-        estimate_memory(LLAMA_8B, **kwargs)
+        memory(LLAMA_8B, **kwargs)
 
 
 def test_every_gpu_row_can_be_sized():
     from canserve import list_gpus
 
     for gpu in list_gpus():
-        est = estimate_memory(LLAMA_8B, "awq", batch=4, context=4096, gpu=gpu)
+        est = memory(LLAMA_8B, "awq", batch=4, context=4096, gpu=gpu)
         assert est.gpu_memory_bytes == get_gpu(gpu.id).memory_bytes
         assert est.max_concurrent_sequences >= 0
 
 
 def test_activation_detail_is_consistent():
-    est = estimate_memory(LLAMA_8B, "bf16", batch=64, context=8192, gpu="H100")
+    est = memory(LLAMA_8B, "bf16", batch=64, context=8192, gpu="H100")
     detail = est.activation_detail
     assert detail["prefill_chunk_tokens"] == 8192  # vLLM serve default on >= 70 GiB GPUs
     assert est.activation_bytes == detail["prefill_forward_bytes"] + detail["sampler_logits_bytes"]

@@ -4,10 +4,11 @@ import math
 
 import pytest
 
-from canserve import InvalidInputError, get_gpu, get_model, list_gpus, list_models
-from canserve.perf import estimate_perf, load_calibration, sweep_batch
+from canserve import InvalidInputError, get_gpu, get_model, list_gpus, list_models, serving_config
+from canserve.perf import load_calibration, sweep_batch
 from canserve.perf.costs import experts_touched
 from tests.conftest import ROOT, load_script
+from tests.helpers import perf
 
 fit_perf = load_script("fit_perf")
 LLAMA_8B = get_model("llama-3.1-8b")
@@ -28,14 +29,14 @@ def test_every_measured_row_is_predicted(row):
 
 def test_article_formula_is_too_optimistic():
     """The issue's observation: BW / model size is 1.4x too optimistic at batch 1 and >4x at 256."""
-    one = estimate_perf(LLAMA_8B, "H100", "bf16", batch=1, context=1024)
+    one = perf(LLAMA_8B, "H100", "bf16", batch=1, context=1024)
     assert one.bandwidth_bound_tokens_per_s / one.decode_tokens_per_s > 1.3
-    big = estimate_perf(LLAMA_8B, "H100", "bf16", batch=256, context=1024)
+    big = perf(LLAMA_8B, "H100", "bf16", batch=256, context=1024)
     assert big.decode_step_s / one.decode_step_s > 2.5  # KV reads and compute, not free batching
 
 
 def test_json_contract():
-    est = estimate_perf(LLAMA_8B, "H100", batch=16, context=2048, prompt=1000, output=200)
+    est = perf(LLAMA_8B, "H100", batch=16, context=2048, prompt=1000, output=200)
     d = est.to_dict()
     for key in (
         "decode_step_s",
@@ -53,12 +54,12 @@ def test_json_contract():
 
 
 def test_turns_compute_bound_at_large_batch_and_short_context():
-    assert estimate_perf(LLAMA_8B, "H100", batch=1, context=128).bound == "memory"
-    assert estimate_perf(LLAMA_8B, "H100", batch=2048, context=128).bound == "compute"
+    assert perf(LLAMA_8B, "H100", batch=1, context=128).bound == "memory"
+    assert perf(LLAMA_8B, "H100", batch=2048, context=128).bound == "compute"
 
 
 def test_throughput_grows_and_tpot_grows_with_batch():
-    curve = sweep_batch([1, 8, 64, 256], model=LLAMA_8B, gpu="H100", context=2048)
+    curve = sweep_batch(serving_config(LLAMA_8B, gpu="H100"), [1, 8, 64, 256], context=2048)
     tps = [e.decode_tokens_per_s for e in curve]
     tpot = [e.tpot_s for e in curve]
     assert tps == sorted(tps) and tpot == sorted(tpot)
@@ -66,22 +67,22 @@ def test_throughput_grows_and_tpot_grows_with_batch():
 
 def test_tensor_parallel_is_sublinear():
     spec = get_model("llama-3.1-70b")
-    one = estimate_perf(spec, "H100", "fp8", batch=8, context=2048, tp=1).decode_step_s
-    four = estimate_perf(spec, "H100", "fp8", batch=8, context=2048, tp=4)
+    one = perf(spec, "H100", "fp8", batch=8, context=2048, tp=1).decode_step_s
+    four = perf(spec, "H100", "fp8", batch=8, context=2048, tp=4)
     assert one / 4 < four.decode_step_s < one
     assert four.breakdown_s["comm_s"] > 0
 
 
 def test_pcie_all_reduce_costs_more_than_nvlink():
     spec = get_model("llama-3.1-8b")
-    nv = estimate_perf(spec, "H100", batch=8, context=2048, tp=2).breakdown_s["comm_s"]
-    pcie = estimate_perf(spec, "L40S", batch=8, context=2048, tp=2).breakdown_s["comm_s"]
+    nv = perf(spec, "H100", batch=8, context=2048, tp=2).breakdown_s["comm_s"]
+    pcie = perf(spec, "L40S", batch=8, context=2048, tp=2).breakdown_s["comm_s"]
     assert pcie > 2 * nv
 
 
 def test_pipeline_parallel_adds_hops_not_speed():
-    one = estimate_perf(LLAMA_8B, "H100", batch=8, context=2048)
-    two = estimate_perf(LLAMA_8B, "H100", batch=8, context=2048, pp=2)
+    one = perf(LLAMA_8B, "H100", batch=8, context=2048)
+    two = perf(LLAMA_8B, "H100", batch=8, context=2048, pp=2)
     assert two.decode_tokens_per_s < one.decode_tokens_per_s * 1.05
 
 
@@ -93,49 +94,49 @@ def test_experts_touched():
 
 def test_moe_reads_more_experts_as_batch_grows():
     spec = get_model("qwen3-30b-a3b")
-    one = estimate_perf(spec, "H100", batch=1, context=1024).breakdown_s["weights_s"]
-    many = estimate_perf(spec, "H100", batch=64, context=1024).breakdown_s["weights_s"]
+    one = perf(spec, "H100", batch=1, context=1024).breakdown_s["weights_s"]
+    many = perf(spec, "H100", batch=64, context=1024).breakdown_s["weights_s"]
     assert many > 5 * one
 
 
 def test_weight_only_int4_speeds_up_batch_1():
-    bf16 = estimate_perf(LLAMA_8B, "H100", "bf16", batch=1, context=1024).decode_step_s
-    awq = estimate_perf(LLAMA_8B, "H100", "awq", batch=1, context=1024).decode_step_s
+    bf16 = perf(LLAMA_8B, "H100", "bf16", batch=1, context=1024).decode_step_s
+    awq = perf(LLAMA_8B, "H100", "awq", batch=1, context=1024).decode_step_s
     assert 2.0 < bf16 / awq < 4.0
 
 
 def test_fp8_on_ampere_is_weight_only():
-    est = estimate_perf(LLAMA_8B, "A100-80GB", "fp8", batch=1, context=1024)
+    est = perf(LLAMA_8B, "A100-80GB", "fp8", batch=1, context=1024)
     assert any("no fp8 tensor cores" in n for n in est.notes)
 
 
 def test_eager_transformers_is_about_ten_times_slower_at_batch_1():
-    vllm = estimate_perf(LLAMA_8B, "H100", batch=1, context=544).decode_step_s
-    hf = estimate_perf(LLAMA_8B, "H100", batch=1, context=544, framework="transformers")
+    vllm = perf(LLAMA_8B, "H100", batch=1, context=544).decode_step_s
+    hf = perf(LLAMA_8B, "H100", batch=1, context=544, framework="transformers")
     assert 7 < hf.decode_step_s / vllm < 13
 
 
 def test_chunked_prefill_beside_decodes_is_slower():
-    est = estimate_perf(LLAMA_8B, "H100", batch=64, context=2048, prompt=2000, output=100)
+    est = perf(LLAMA_8B, "H100", batch=64, context=2048, prompt=2000, output=100)
     assert est.ttft_with_decodes_s > est.ttft_s
 
 
 def test_long_prompt_is_chunked():
-    short = estimate_perf(LLAMA_8B, "H100", prompt=8192, output=1)
-    chunked = estimate_perf(LLAMA_8B, "H100", prompt=8192, output=1, max_num_batched_tokens=512)
+    short = perf(LLAMA_8B, "H100", prompt=8192, output=1)
+    chunked = perf(LLAMA_8B, "H100", prompt=8192, output=1, max_num_batched_tokens=512)
     assert chunked.ttft_s > short.ttft_s
 
 
 @pytest.mark.parametrize("entry", list_models(), ids=lambda m: m.id)
 def test_every_catalog_model_runs(entry):
-    est = estimate_perf(entry.spec, "H200", batch=4, context=1024, prompt=512, output=64)
+    est = perf(entry.spec, "H200", batch=4, context=1024, prompt=512, output=64)
     assert math.isfinite(est.decode_step_s) and est.decode_step_s > 0
     assert est.ttft_s > 0
 
 
 @pytest.mark.parametrize("gpu", list_gpus(), ids=lambda g: g.id)
 def test_every_gpu_runs(gpu):
-    est = estimate_perf(LLAMA_8B, gpu, "awq", batch=4, context=1024)
+    est = perf(LLAMA_8B, gpu, "awq", batch=4, context=1024)
     faster_memory = est.decode_tokens_per_s / get_gpu(gpu.id).hbm_bytes_per_s
     assert faster_memory > 0
 
@@ -143,8 +144,8 @@ def test_every_gpu_runs(gpu):
 def test_calibration_override(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text("[framework.vllm]\nstep_overhead_s = 0.01\n")
-    base = estimate_perf(LLAMA_8B, "H100", batch=1, context=1024).decode_step_s
-    slow = estimate_perf(LLAMA_8B, "H100", batch=1, context=1024, calibration=path).decode_step_s
+    base = perf(LLAMA_8B, "H100", batch=1, context=1024).decode_step_s
+    slow = perf(LLAMA_8B, "H100", batch=1, context=1024, calibration=path).decode_step_s
     assert slow - base == pytest.approx(0.0095, rel=0.01)
 
 
@@ -159,4 +160,4 @@ def test_calibration_override(tmp_path):
 )
 def test_bad_input(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
-        estimate_perf(LLAMA_8B, "H100", **kwargs)
+        perf(LLAMA_8B, "H100", **kwargs)

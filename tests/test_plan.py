@@ -2,18 +2,20 @@
 
 import pytest
 
-from canserve import get_model, list_models
-from canserve.capacity import replica_capacity
-from canserve.catalog.gpus import get_gpu
+from canserve import get_model, list_models, replica_capacity, serving_config
 from canserve.catalog.prices import cloud_prices, gpu_hour_price
-from canserve.catalog.quant import get_quant
 from canserve.plan import Requirements, plan_deployment
+from canserve.sim.metrics import parse_slos
 
 LLAMA_70B = get_model("llama-3.1-70b")
 
 
+def slo(text):
+    return tuple(parse_slos(text))
+
+
 def test_required_throughput_is_the_article_equation():
-    req = Requirements(prompt=200, output=300, users=50, latency_s=5)
+    req = Requirements(prompt=200, output=300, users=50, slos=slo("e2e_p95=5s"))
     assert req.required_output_tokens_per_s == 3000
     assert (
         Requirements(prompt=200, output=300, rate=2, peak_factor=1.5).required_output_tokens_per_s
@@ -22,7 +24,7 @@ def test_required_throughput_is_the_article_equation():
 
 
 def test_article_case_plans_meet_targets_and_are_ranked_by_cost():
-    req = Requirements(prompt=200, output=300, users=50, latency_s=5)
+    req = Requirements(prompt=200, output=300, users=50, slos=slo("e2e_p95=5s"))
     result = plan_deployment(LLAMA_70B, req, gpus=["A100-80GB", "H100", "H200"])
     assert result.plans
     costs = [p.cost_usd_per_hour for p in result.plans]
@@ -37,7 +39,7 @@ def test_article_case_plans_meet_targets_and_are_ranked_by_cost():
 
 
 def test_plan_cost_uses_catalog_prices():
-    req = Requirements(prompt=200, output=300, rate=1, latency_s=10)
+    req = Requirements(prompt=200, output=300, rate=1, slos=slo("e2e_p95=10s"))
     result = plan_deployment(get_model("llama-3.1-8b"), req, gpus=["H100"])
     best = result.plans[0]
     price = gpu_hour_price("H100-SXM-80GB")
@@ -45,25 +47,16 @@ def test_plan_cost_uses_catalog_prices():
 
 
 def test_impossible_targets_say_why():
-    req = Requirements(prompt=200, output=300, users=10, tpot_p99_s=0.001)
+    req = Requirements(prompt=200, output=300, users=10, slos=slo("tpot_p99=1ms"))
     result = plan_deployment(LLAMA_70B, req, gpus=["H100"])
     assert not result.plans
     assert "TPOT" in result.notes[0] or any("TPOT" in r["reason"] for r in result.rejected)
 
 
 def test_tpot_target_caps_the_batch():
-    loose = replica_capacity(
-        LLAMA_70B, get_gpu("H100"), get_quant("fp8"), tp=2, prompt=200, output=300
-    )
-    tight = replica_capacity(
-        LLAMA_70B,
-        get_gpu("H100"),
-        get_quant("fp8"),
-        tp=2,
-        prompt=200,
-        output=300,
-        tpot_target_s=0.02,
-    )
+    cfg = serving_config(LLAMA_70B, gpu="H100", quant="fp8", tp=2)
+    loose = replica_capacity(cfg, prompt=200, output=300)
+    tight = replica_capacity(cfg, prompt=200, output=300, tpot_target_s=0.02)
     assert tight.batch < loose.batch and tight.tpot_s <= 0.02
 
 
@@ -81,7 +74,7 @@ def test_every_price_row_is_sourced():
 
 @pytest.mark.parametrize("entry", list_models(), ids=lambda m: m.id)
 def test_every_catalog_model_gets_a_plan(entry):
-    req = Requirements(prompt=500, output=200, rate=0.5, latency_s=30)
+    req = Requirements(prompt=500, output=200, rate=0.5, slos=slo("e2e_p95=30s"))
     result = plan_deployment(
         entry.spec, req, gpus=["H200", "B200"], top=1, finalists=2, simulate_requests=100
     )
@@ -89,7 +82,7 @@ def test_every_catalog_model_gets_a_plan(entry):
 
 
 def test_budget_and_latency_ranking():
-    req = Requirements(prompt=200, output=300, users=50, latency_s=5)
+    req = Requirements(prompt=200, output=300, users=50, slos=slo("e2e_p95=5s"))
     spec = get_model("llama-3.1-8b")
     budget = plan_deployment(spec, req, budget_usd_per_hour=2.0)
     assert all(p.cost_usd_per_hour <= 2.0 for p in budget.plans)

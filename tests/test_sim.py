@@ -6,17 +6,17 @@ import random
 
 import pytest
 
-from canserve import InvalidInputError, get_model
-from canserve.perf import estimate_perf
-from canserve.sim import find_max_rate, simulate
+from canserve import InvalidInputError, Workload, get_model, serving_config
+from canserve.sim import find_max_rate
 from canserve.sim.metrics import parse_slos, percentiles
 from canserve.sim.workload import open_loop_requests, parse_length, read_trace
+from tests.helpers import perf, sim
 
 LLAMA_8B = get_model("llama-3.1-8b")
 
 
 def test_littles_law():
-    r = simulate(
+    r = sim(
         LLAMA_8B, "H100", users=50, think_s=2, prompt="512", output="256", requests=4000, seed=3
     )
     in_service = r.e2e_s["mean"] - r.queue_s["mean"]
@@ -27,10 +27,10 @@ def test_md1_mean_wait():
     """One sequence at a time, fixed lengths, Poisson arrivals: an M/D/1 queue, whose mean wait
     is rho * D / (2 (1 - rho))."""
     kw = dict(prompt="256", output="64", max_num_seqs=1, seed=7)
-    probe = simulate(LLAMA_8B, "H100", rate=0.01, requests=50, **kw)
+    probe = sim(LLAMA_8B, "H100", rate=0.01, requests=50, **kw)
     service = probe.e2e_s["mean"] - probe.queue_s["mean"]
     rate = 0.6 / service
-    r = simulate(LLAMA_8B, "H100", rate=rate, requests=40_000, **kw)
+    r = sim(LLAMA_8B, "H100", rate=rate, requests=40_000, **kw)
     rho = rate * service
     expected = rho * service / (2 * (1 - rho))
     assert r.queue_s["mean"] == pytest.approx(expected, rel=0.07)
@@ -38,7 +38,7 @@ def test_md1_mean_wait():
 
 def test_throughput_saturates_at_the_batch_limited_capacity():
     seqs, prompt, output = 32, 128, 512
-    r = simulate(
+    r = sim(
         LLAMA_8B,
         "H100",
         rate=1000,
@@ -48,15 +48,15 @@ def test_throughput_saturates_at_the_batch_limited_capacity():
         requests=3000,
         seed=1,
     )
-    step = estimate_perf(LLAMA_8B, "H100", batch=seqs, context=prompt + output // 2).decode_step_s
+    step = perf(LLAMA_8B, "H100", batch=seqs, context=prompt + output // 2).decode_step_s
     capacity = seqs / step
     assert 0.8 * capacity < r.throughput_output_tokens_per_s <= 1.02 * capacity
 
 
 def test_static_batching_is_worse_on_mixed_lengths():
     kw = dict(rate=4, prompt="uniform:50-1000", output="uniform:10-600", requests=1500, seed=5)
-    continuous = simulate(LLAMA_8B, "H100", **kw)
-    static = simulate(LLAMA_8B, "H100", static_batching=True, max_num_seqs=32, **kw)
+    continuous = sim(LLAMA_8B, "H100", **kw)
+    static = sim(LLAMA_8B, "H100", static_batching=True, max_num_seqs=32, **kw)
     assert static.scheduler == "static"
     assert static.e2e_s["mean"] > 1.5 * continuous.e2e_s["mean"]
     assert static.ttft_s["p95"] > continuous.ttft_s["p95"]
@@ -64,25 +64,25 @@ def test_static_batching_is_worse_on_mixed_lengths():
 
 def test_same_seed_same_result_different_seed_different_result():
     kw = dict(rate=10, prompt="lognormal:400,0.5", output="uniform:20-300", requests=800)
-    a = simulate(LLAMA_8B, "H100", seed=11, **kw).to_dict()
-    b = simulate(LLAMA_8B, "H100", seed=11, **kw).to_dict()
-    c = simulate(LLAMA_8B, "H100", seed=12, **kw).to_dict()
+    a = sim(LLAMA_8B, "H100", seed=11, **kw).to_dict()
+    b = sim(LLAMA_8B, "H100", seed=11, **kw).to_dict()
+    c = sim(LLAMA_8B, "H100", seed=12, **kw).to_dict()
     assert json.dumps(a) == json.dumps(b)
     assert a["e2e_s"] != c["e2e_s"]
 
 
 def test_kv_pressure_causes_preemptions():
-    r = simulate(LLAMA_8B, "L4", "awq", rate=50, prompt="2000", output="1000", requests=400, seed=2)
+    r = sim(LLAMA_8B, "L4", "awq", rate=50, prompt="2000", output="1000", requests=400, seed=2)
     assert r.preemptions > 0
 
 
 def test_replicas_share_load():
-    one = simulate(LLAMA_8B, "H100", rate=40, prompt="512", output="256", requests=2000, seed=4)
-    four = simulate(
+    one = sim(LLAMA_8B, "H100", rate=40, prompt="512", output="256", requests=2000, seed=4)
+    four = sim(
         LLAMA_8B, "H100", rate=40, prompt="512", output="256", requests=2000, seed=4, replicas=4
     )
     assert four.e2e_s["p99"] < one.e2e_s["p99"]
-    rr = simulate(
+    rr = sim(
         LLAMA_8B,
         "H100",
         rate=40,
@@ -97,19 +97,22 @@ def test_replicas_share_load():
 
 
 def test_goodput_and_slo_report():
-    r = simulate(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="ttft_p95=1s,tpot_p99=50ms")
+    r = sim(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="ttft_p95=1s,tpot_p99=50ms")
     assert r.goodput == pytest.approx(1.0)
     assert [s["name"] for s in r.slo] == ["ttft_p95", "tpot_p99"] and all(s["met"] for s in r.slo)
-    tight = simulate(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="tpot_p50=1ms")
+    tight = sim(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="tpot_p50=1ms")
     assert tight.goodput == 0.0 and not tight.slo[0]["met"]
 
 
 def test_find_max_rate_meets_the_slo_and_the_next_rate_does_not():
     rate, res = find_max_rate(
-        LLAMA_8B, "H100", "ttft_p95=500ms,tpot_p99=40ms", prompt="512", output="256", requests=500
+        serving_config(LLAMA_8B, gpu="H100"),
+        Workload(prompt="512", output="256", rate=1.0),
+        "ttft_p95=500ms,tpot_p99=40ms",
+        requests=500,
     )
     assert all(s["met"] for s in res.slo)
-    above = simulate(
+    above = sim(
         LLAMA_8B,
         "H100",
         rate=rate * 1.3,
@@ -123,7 +126,9 @@ def test_find_max_rate_meets_the_slo_and_the_next_rate_does_not():
 
 def test_impossible_slo():
     with pytest.raises(InvalidInputError, match="no rate meets"):
-        find_max_rate(LLAMA_8B, "H100", "ttft_p50=1us", requests=100)
+        find_max_rate(
+            serving_config(LLAMA_8B, gpu="H100"), Workload(rate=1.0), "ttft_p50=1us", requests=100
+        )
 
 
 def test_azure_trace_format(tmp_path):
@@ -137,7 +142,7 @@ def test_azure_trace_format(tmp_path):
     rows = read_trace(trace)
     assert [r.prompt for r in rows] == [374, 396, 879]
     assert rows[0].arrival_s == 0 and rows[1].arrival_s == pytest.approx(4.314579, abs=1e-5)
-    r = simulate(LLAMA_8B, "H100", trace=trace)
+    r = sim(LLAMA_8B, "H100", trace=trace)
     assert r.requests == 3
 
 
@@ -215,7 +220,7 @@ def test_percentiles():
 )
 def test_bad_input(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
-        simulate(LLAMA_8B, "H100", **kwargs)
+        sim(LLAMA_8B, "H100", **kwargs)
 
 
 def test_slo_parser():

@@ -75,7 +75,7 @@ def test_simulate_equals_cli():
 
 def test_plan_equals_cli():
     body = dict(
-        model="llama-3.1-8b", rate=2, prompt=200, output=300, latency_s=10, gpus=["H100", "L40S"]
+        model="llama-3.1-8b", rate=2, prompt=200, output=300, slo="e2e_p95=10s", gpu="H100,L40S"
     )
     assert client.post("/api/plan", json=body).json() == cli_json(
         "plan",
@@ -86,9 +86,9 @@ def test_plan_equals_cli():
         "200",
         "--output",
         "300",
-        "--latency-s",
-        "10",
-        "--gpus",
+        "--slo",
+        "e2e_p95=10s",
+        "--gpu",
         "H100,L40S",
     )
 
@@ -115,7 +115,6 @@ def test_uploaded_config_works_like_config_flag():
         ("/api/memory", dict(model="llama-3.1-8b", batch=-1), "batch"),
         ("/api/memory", dict(model="llama-3.1-8b", batch="many"), "batch"),
         ("/api/memory", dict(model="llama-3.1-8b", headroom=2), "headroom"),
-        ("/api/perf", dict(model="llama-3.1-8b"), "gpu"),
         ("/api/simulate", dict(model="llama-3.1-8b", gpu="H100", rate=-3), "rate"),
         ("/api/plan", dict(model="llama-3.1-8b", users=0), "users"),
         ("/api/cost", dict(tokens_per_day=-5, usd_per_hour=1), "tokens_per_day"),
@@ -133,9 +132,10 @@ def test_validation_errors_name_the_field(path, body, field):
     [
         ("/api/memory", dict(model="no-such-model"), "unknown model"),
         ("/api/memory", dict(model="llama-3.1-8b", gpu="H1000"), "unknown GPU"),
-        ("/api/memory", dict(model="llama-3.1-8b", context=10_000_000), "maximum"),
+        ("/api/memory", dict(model="llama-3.1-8b", context=200_000), "maximum"),
+        ("/api/perf", dict(model="llama-3.1-8b"), "needs a GPU"),
         ("/api/memory", dict(config={"model_type": "bert"}), "not a decoder LLM"),
-        ("/api/memory", dict(), "give 'model'"),
+        ("/api/memory", dict(), "give a model"),
         ("/api/perf", dict(model="llama-3.1-8b", gpu="H100", tp=3), "does not divide"),
         ("/api/simulate", dict(model="llama-3.1-8b", gpu="H100"), "exactly one"),
         ("/api/cost", dict(model="llama-3.1-8b"), "cost needs"),
@@ -178,7 +178,7 @@ def test_page_and_assets_are_local():
 
 def test_impossible_plan_explains_itself():
     r = client.post(
-        "/api/plan", json=dict(model="llama-3.1-70b", users=10, tpot_p99_s=0.0001, gpus=["H100"])
+        "/api/plan", json=dict(model="llama-3.1-70b", users=10, slo="tpot_p99=0.1ms", gpu="H100")
     )
     assert r.status_code == 200
     d = r.json()

@@ -11,13 +11,10 @@ TPOT target.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from canserve.arch.spec import ModelSpec
-from canserve.catalog.gpus import GPU
-from canserve.catalog.quant import QuantFormat
 from canserve.memory import MemoryEstimate, estimate_memory
-from canserve.perf import estimate_perf
+from canserve.perf import PerfEstimate, estimate_perf
+from canserve.serving import ServingConfig
 
 __all__ = ["ReplicaCapacity", "replica_capacity"]
 
@@ -34,54 +31,25 @@ class ReplicaCapacity:
 
 
 def replica_capacity(
-    spec: ModelSpec,
-    gpu: GPU,
-    quant: QuantFormat,
+    config: ServingConfig,
     *,
-    tp: int,
-    pp: int = 1,
     prompt: int,
     output: int,
-    framework: str = "vllm",
-    kv_dtype: str = "auto",
-    headroom: float = 0.2,
-    max_num_seqs: int | None = None,
     tpot_target_s: float | None = None,
-    calibration: Any = None,
 ) -> ReplicaCapacity:
+    """One replica of ``config`` serving requests of ``prompt`` + ``output`` tokens."""
     context = prompt + output
-    mem = estimate_memory(
-        spec,
-        quant,
-        kv_dtype=kv_dtype,
-        batch=1,
-        context=context,
-        gpu=gpu,
-        tp=tp,
-        pp=pp,
-        framework=framework,
-        headroom=headroom,
-    )
+    sizing = config.with_changes(max_num_seqs=None)
+    mem = estimate_memory(sizing, batch=1, context=context)
     limit = mem.max_concurrent_sequences or 0
-    if max_num_seqs is not None:
-        limit = min(limit, max_num_seqs)
+    if config.max_num_seqs is not None:
+        limit = min(limit, config.max_num_seqs)
     if limit < 1:
         return ReplicaCapacity(0, 0.0, 0.0, 0.0, float("inf"), float("inf"), mem)
 
-    def perf(batch: int):  # type: ignore[no-untyped-def]
+    def perf(batch: int) -> PerfEstimate:
         return estimate_perf(
-            spec,
-            gpu,
-            quant,
-            kv_dtype=kv_dtype,
-            batch=batch,
-            context=prompt + output // 2,
-            prompt=prompt,
-            output=output,
-            tp=tp,
-            pp=pp,
-            framework=framework,
-            calibration=calibration,
+            config, batch=batch, context=prompt + output // 2, prompt=prompt, output=output
         )
 
     batch = limit
@@ -97,16 +65,5 @@ def replica_capacity(
         batch, est = low, perf(low)
     per_request_s = output * est.decode_step_s / batch + prompt / est.prefill_tokens_per_s
     rps = 1 / per_request_s
-    final = estimate_memory(
-        spec,
-        quant,
-        kv_dtype=kv_dtype,
-        batch=batch,
-        context=context,
-        gpu=gpu,
-        tp=tp,
-        pp=pp,
-        framework=framework,
-        headroom=headroom,
-    )
+    final = estimate_memory(sizing, batch=batch, context=context)
     return ReplicaCapacity(batch, rps, rps * output, rps * context, est.tpot_s, est.ttft_s, final)

@@ -3,7 +3,9 @@
     CanserveError
     ├── UnknownNameError        a model, GPU, quantization or framework name not in a catalog
     │   ├── UnknownModelError
-    │   └── UnknownGPUError
+    │   ├── UnknownGPUError
+    │   ├── UnknownQuantError
+    │   └── UnknownFrameworkError
     ├── ConfigError             a config.json that is malformed or not a decoder LLM
     └── InvalidInputError       a number out of range, a flag combination that makes no sense
 
@@ -18,9 +20,11 @@ __all__ = [
     "CanserveError",
     "ConfigError",
     "InvalidInputError",
+    "UnknownFrameworkError",
     "UnknownGPUError",
     "UnknownModelError",
     "UnknownNameError",
+    "UnknownQuantError",
 ]
 
 
@@ -50,6 +54,14 @@ class UnknownModelError(UnknownNameError):
 
 class UnknownGPUError(UnknownNameError):
     kind = "GPU"
+
+
+class UnknownQuantError(UnknownNameError):
+    kind = "quantization format"
+
+
+class UnknownFrameworkError(UnknownNameError):
+    kind = "framework"
 
 
 class ConfigError(CanserveError, ValueError):

@@ -25,21 +25,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from canserve.arch.spec import ModelSpec
-from canserve.catalog.frameworks import Framework, get_framework
-from canserve.catalog.gpus import GPU, get_gpu
-from canserve.catalog.quant import QuantFormat, get_quant
+from canserve.catalog.frameworks import Framework
+from canserve.catalog.gpus import GPU
+from canserve.catalog.quant import QuantFormat
 from canserve.errors import InvalidInputError
-from canserve.kv import KVLayout, kv_bits, kv_layout
+from canserve.kv import KVLayout, kv_layout
+from canserve.serving import DEFAULT_CONTEXT_TOKENS, DEFAULT_HEADROOM, ServingConfig
+from canserve.validation import MAX_BATCH, check_int
 from canserve.weights import weights_breakdown
 
-__all__ = ["Allocation", "MemoryEstimate", "default_quant", "estimate_memory"]
+__all__ = ["Allocation", "MemoryEstimate", "estimate_memory"]
 
-DEFAULT_HEADROOM = 0.20  # the article's checklist: "Model loads with 20% VRAM headroom"
-DEFAULT_CONTEXT_TOKENS = 8192  # the article's production case: 8K context windows
 ACTIVATION_BYTES = 2  # activations run in bf16/fp16 whatever the weight format
 LOGITS_BYTES = 4  # samplers work on fp32 logits (vLLM Sampler, transformers generate)
 STATE_BITS = 16  # recurrent (Mamba / DeltaNet) state stays in the model dtype (vLLM "auto")
-_MAX_BATCH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -95,38 +94,6 @@ class MemoryEstimate:
         return asdict(self)
 
 
-def default_quant(spec: ModelSpec) -> QuantFormat:
-    """The format the checkpoint ships in (its quantization_config), else 16-bit."""
-    return get_quant(spec.checkpoint_quantization or "bf16")
-
-
-def _check(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise InvalidInputError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
-
-
-def _layout(
-    spec: ModelSpec, gpus: int | None, tp: int | None, pp: int
-) -> tuple[int, int, int | None]:
-    """(tensor_parallel_size, pipeline_parallel_size, replicas) from --gpus/--tp/--pp."""
-    _check("pipeline_parallel_size", pp, 1, spec.num_hidden_layers)
-    if tp is None:
-        tp = (gpus or 1) // pp if gpus else 1
-    _check("tensor_parallel_size", tp, 1, 1024)
-    if spec.num_attention_heads % tp:
-        raise InvalidInputError(
-            f"tensor_parallel_size {tp} does not divide the model's "
-            f"{spec.num_attention_heads} attention heads"
-        )
-    replicas = None
-    if gpus is not None:
-        _check("gpus", gpus, 1, 100_000)
-        if gpus % (tp * pp):
-            raise InvalidInputError(f"{gpus} GPUs is not a multiple of tp x pp = {tp * pp}")
-        replicas = gpus // (tp * pp)
-    return tp, pp, replicas
-
-
 def _blocks(tokens: int, block: int) -> int:
     return math.ceil(tokens / block) * block
 
@@ -172,45 +139,32 @@ def _pp_fraction(spec: ModelSpec, pp: int) -> float:
 
 
 def estimate_memory(
-    model: ModelSpec,
-    quant: QuantFormat | str | None = None,
+    config: ServingConfig,
     *,
-    kv_dtype: str = "auto",
     batch: int = 1,
     context: int | None = None,
-    gpu: GPU | str | None = None,
-    gpus: int | None = None,
-    tp: int | None = None,
-    pp: int = 1,
-    framework: Framework | str = "vllm",
-    headroom: float = DEFAULT_HEADROOM,
-    max_num_seqs: int | None = None,
-    max_num_batched_tokens: int | None = None,
     avg_context: int | None = None,
 ) -> MemoryEstimate:
-    """Memory to serve ``batch`` sequences of ``context`` tokens; see the module docstring.
-
-    ``max_num_seqs`` defaults to ``batch`` (the admission limit canserve recommends);
-    ``max_num_batched_tokens`` to the framework's default prefill chunk for that GPU.
-    ``avg_context`` (default ``context``) is the typical real length, for allocation waste.
+    """Memory for one replica of ``config`` to serve ``batch`` sequences of ``context`` tokens
+    (default: the config's ``max_model_len``, else 8,192 or the model's maximum if smaller); see
+    the module docstring. ``config.max_num_seqs`` defaults to ``batch`` (the admission limit
+    canserve recommends), ``config.max_num_batched_tokens`` to the framework's default prefill
+    chunk for the GPU. ``avg_context`` (default ``context``) is the typical real length, for
+    allocation waste.
     """
-    spec = model
-    fmt = get_quant(quant) if isinstance(quant, str) else quant or default_quant(spec)
-    fw = get_framework(framework) if isinstance(framework, str) else framework
-    device = get_gpu(gpu) if isinstance(gpu, str) else gpu
-    if gpus is not None and device is None:
-        raise InvalidInputError("--gpus needs --gpu NAME")
-    ctx = min(DEFAULT_CONTEXT_TOKENS, spec.max_position_embeddings) if context is None else context
-    _check("batch", batch, 1, _MAX_BATCH)
-    if ctx < 1 or ctx > spec.max_position_embeddings:
+    spec, fmt, fw, device = config.model, config.quant, config.framework, config.gpu
+    headroom = config.headroom
+    ctx = (
+        context or config.max_model_len or min(DEFAULT_CONTEXT_TOKENS, spec.max_position_embeddings)
+    )
+    check_int("batch", batch, 1, MAX_BATCH)
+    if not 1 <= ctx <= spec.max_position_embeddings:
         raise InvalidInputError(
             f"context must be between 1 and the model's maximum "
             f"{spec.max_position_embeddings:,} tokens, got {ctx:,}"
         )
-    _check("headroom", headroom, 0.0, 0.9)
-    avg = ctx if avg_context is None else avg_context
-    _check("avg_context", avg, 1, ctx)
-    tp_size, pp_size, replicas = _layout(spec, gpus, tp, pp)
+    avg = check_int("avg_context", ctx if avg_context is None else avg_context, 1, ctx)
+    tp_size, pp_size = config.tp, config.pp
     group = tp_size * pp_size
 
     seqs_default, chunk_default = (
@@ -218,10 +172,8 @@ def estimate_memory(
         if device
         else (fw.default_max_num_seqs, fw.default_max_num_batched_tokens)
     )
+    max_num_seqs, max_num_batched_tokens = config.max_num_seqs, config.max_num_batched_tokens
     seqs = batch if max_num_seqs is None else max_num_seqs
-    _check("max_num_seqs", seqs, 1, _MAX_BATCH)
-    if max_num_batched_tokens is not None:
-        _check("max_num_batched_tokens", max_num_batched_tokens, 1, 10_000_000)
     # transformers has no chunked prefill: the whole batch of prompts goes through at once
     chunk_limit = (max_num_batched_tokens or chunk_default) if fw.kv_allocation != "dynamic" else 0
 
@@ -232,7 +184,7 @@ def estimate_memory(
         return _activation_bytes(spec, fw, tp_size, chunk_tokens, rows)
 
     chunk = min(chunk_limit, seqs * ctx) if chunk_limit else seqs * ctx
-    bits = kv_bits(kv_dtype)
+    bits = config.kv_bits
     block = fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1
 
     weights = weights_breakdown(spec, fmt, tp_size, pp_size)
@@ -251,7 +203,7 @@ def estimate_memory(
     result: dict[str, Any] = dict(
         model=spec.model_id,
         quantization=fmt.id,
-        kv_cache_dtype=kv_dtype,
+        kv_cache_dtype=config.kv_cache_dtype,
         framework=fw.id,
         batch=batch,
         context=ctx,
@@ -304,14 +256,14 @@ def estimate_memory(
                 total_gpu=total_gpu,
             )
         )
-        result.update(gpu=device.id, gpus=gpus or group, replicas=replicas or 1)
+        result.update(gpu=device.id, gpus=config.gpu_count, replicas=config.replicas)
     return MemoryEstimate(**result)
 
 
 def _max_sequences(budget: int, kv_seq: int, act: Any) -> int:
     """Most sequences n with n * kv_seq + act(n) <= budget (act grows with n)."""
     if kv_seq <= 0:
-        return _MAX_BATCH
+        return MAX_BATCH
     n = max(0, budget // kv_seq)
     while n > 0 and n * kv_seq + act(n) > budget:
         n = max(0, min(n - 1, (budget - act(n)) // kv_seq))

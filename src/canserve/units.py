@@ -17,6 +17,7 @@ __all__ = [
     "TB",
     "TIB",
     "format_bytes",
+    "format_params",
     "gb",
     "gib",
 ]
@@ -58,3 +59,8 @@ def format_bytes(num_bytes: float, unit: str = "GB", digits: int = 2) -> str:
     if key not in _BYTE_UNITS:
         raise ValueError(f"unknown byte unit {unit!r}")
     return f"{num_bytes / _BYTE_UNITS[key]:,.{digits}f} {unit}"
+
+
+def format_params(count: int) -> str:
+    """``format_params(8_030_261_248) == '8.03 B'`` (parameters, in billions: 1 B = 1e9)."""
+    return f"{count / 1e9:,.2f} B"

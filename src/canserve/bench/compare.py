@@ -17,12 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from canserve.arch.spec import ModelSpec
 from canserve.bench.client import BenchConfig
 from canserve.catalog.gpus import GPU
+from canserve.errors import InvalidInputError
 from canserve.perf.calibration import Calibration, load_calibration
 from canserve.perf.estimate import estimate_perf
+from canserve.serving import ServingConfig
 from canserve.sim.api import simulate
+from canserve.sim.workload import Workload
 
 __all__ = ["calibrate", "compare", "write_calibration"]
 
@@ -36,65 +38,27 @@ _METRICS = [
 ]
 
 
-def predict(
-    cfg: BenchConfig,
-    summary: dict[str, Any],
-    spec: ModelSpec,
-    gpu: GPU,
-    *,
-    framework: str,
-    quant: str | None = None,
-    tp: int = 1,
-    calibration: Calibration | str | Path | None = None,
-    max_num_seqs: int | None = None,
-) -> dict[str, Any]:
+def predict(cfg: BenchConfig, summary: dict[str, Any], serving: ServingConfig) -> dict[str, Any]:
     """The simulator's answer for the benchmark's traffic."""
     common: dict[str, Any] = dict(
-        quant=quant,
-        tp=tp,
-        framework=framework,
         prompt=cfg.prompt,
         output=cfg.output,
         requests=max(1, summary["succeeded"]),
         seed=cfg.seed,
-        max_num_seqs=max_num_seqs,
     )
-    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
-    common["calibration"] = cal
     if cfg.concurrency is not None:
-        res = simulate(spec, gpu, users=cfg.concurrency, think_s=0.0, **common)
+        traffic = Workload(users=cfg.concurrency, think_s=0.0, **common)
     else:
-        res = simulate(spec, gpu, rate=cfg.rate, **common)
-    return res.to_dict()
+        traffic = Workload(rate=cfg.rate, **common)
+    return simulate(serving, traffic).to_dict()
 
 
-def compare(
-    cfg: BenchConfig,
-    summary: dict[str, Any],
-    spec: ModelSpec,
-    gpu: GPU,
-    *,
-    framework: str,
-    quant: str | None = None,
-    tp: int = 1,
-    calibration: Calibration | str | Path | None = None,
-    max_num_seqs: int | None = None,
-) -> dict[str, Any]:
+def compare(cfg: BenchConfig, summary: dict[str, Any], serving: ServingConfig) -> dict[str, Any]:
     """Measured vs. predicted percentiles and throughput, with signed % errors.
 
-    ``max_num_seqs``: how many sequences the server runs at once (1 for a serial server such
-    as llama-cpp-python's), when it differs from the framework profile's default."""
-    pred = predict(
-        cfg,
-        summary,
-        spec,
-        gpu,
-        framework=framework,
-        quant=quant,
-        tp=tp,
-        calibration=calibration,
-        max_num_seqs=max_num_seqs,
-    )
+    ``serving.max_num_seqs``: how many sequences the server runs at once (1 for a serial
+    server), when it differs from the framework profile's default."""
+    pred = predict(cfg, summary, serving)
     rows = []
     for metric, stat in _METRICS:
         rows.append(
@@ -108,26 +72,21 @@ def compare(
         )
     )
     decode = estimate_perf(
-        spec,
-        gpu,
-        quant,
-        batch=min(cfg.concurrency or 1, max_num_seqs or 10**6),
-        framework=framework,
+        serving,
+        batch=min(cfg.concurrency or 1, serving.max_num_seqs or 10**6),
         context=int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1,
-        tp=tp,
-        calibration=calibration,
     )
     measured_decode = 1 / summary["tpot_s"]["p50"] if summary["tpot_s"]["p50"] else math.nan
     rows.append(_row("decode tok/s per sequence", measured_decode, 1 / decode.tpot_s))
     errors = [abs(r["error"]) for r in rows if not math.isnan(r["error"])]
-    source = calibration.source if isinstance(calibration, Calibration) else calibration
+    gpu = serving.require_gpu("compare")
     return dict(
-        model=spec.model_id,
+        model=serving.model.model_id,
         gpu=gpu.id,
-        framework=framework,
+        framework=serving.framework.id,
         rows=rows,
         median_abs_error=sorted(errors)[len(errors) // 2] if errors else math.nan,
-        calibration=str(source or "built-in"),
+        calibration=serving.calibration.source,
     )
 
 
@@ -137,17 +96,13 @@ def _row(name: str, measured: float, predicted: float) -> dict[str, Any]:
 
 
 def calibrate(
-    benches: list[tuple[BenchConfig, dict[str, Any]]],
-    spec: ModelSpec,
-    gpu: GPU,
-    *,
-    framework: str,
-    quant: str | None = None,
-    tp: int = 1,
-    max_num_seqs: int | None = None,
+    benches: list[tuple[BenchConfig, dict[str, Any]]], serving: ServingConfig
 ) -> tuple[Calibration, dict[str, float]]:
     """Fit the device's weight-streaming and compute efficiencies and the framework's decode
     overhead to the benchmarks; return the calibration and the fitted values."""
+    gpu = serving.require_gpu("calibrate")
+    framework = serving.framework.id
+    max_num_seqs = serving.max_num_seqs
     base = load_calibration()
     kernels = base.kernels_for(gpu.id)
     fw = base.framework(framework)
@@ -173,18 +128,11 @@ def calibrate(
         if (cfg.concurrency or 0) <= 1 and summary["ttft_s"]["p50"] > 0:
             prefill.append((int(summary["mean_prompt_tokens"]) or 1, summary["ttft_s"]["p50"]))
     if not points:
-        raise ValueError("no benchmark with a measured TPOT to calibrate from")
+        raise InvalidInputError("no benchmark with a measured TPOT to calibrate from")
 
     def tpot(cal: Calibration, batch: int, context: int) -> float:
         return estimate_perf(
-            spec,
-            gpu,
-            quant,
-            batch=batch,
-            context=context,
-            tp=tp,
-            framework=framework,
-            calibration=cal,
+            serving.with_changes(calibration=cal), batch=batch, context=context
         ).tpot_s
 
     def fit_overhead(eta: float) -> tuple[float, float]:
@@ -207,14 +155,7 @@ def calibrate(
         ratios = []
         for prompt, ttft in prefill:
             predicted = estimate_perf(
-                spec,
-                gpu,
-                quant,
-                prompt=prompt,
-                output=1,
-                tp=tp,
-                framework=framework,
-                calibration=trial,
+                serving.with_changes(calibration=trial), prompt=prompt, output=1
             ).ttft_s
             ratios.append(predicted / ttft)
         compute = max(0.01, min(1.0, sum(ratios) / len(ratios)))

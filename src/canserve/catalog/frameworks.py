@@ -9,7 +9,7 @@ from typing import Any
 
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
-from canserve.errors import UnknownNameError
+from canserve.errors import UnknownFrameworkError
 
 __all__ = ["Framework", "UnknownFrameworkError", "get_framework", "list_frameworks"]
 
@@ -21,10 +21,6 @@ _ALIASES = {
     "llama.cpp": ("llamacpp", "llama-cpp", "ollama", "llama-server"),
     "transformers": ("hf", "huggingface", "hf-transformers"),
 }
-
-
-class UnknownFrameworkError(UnknownNameError):
-    kind = "framework"
 
 
 @dataclass(frozen=True)

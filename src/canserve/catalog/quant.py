@@ -8,13 +8,9 @@ from typing import Any, Literal
 
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
-from canserve.errors import UnknownNameError
+from canserve.errors import UnknownQuantError
 
 __all__ = ["QuantFormat", "UnknownQuantError", "get_quant", "list_quants"]
-
-
-class UnknownQuantError(UnknownNameError):
-    kind = "quantization format"
 
 
 @dataclass(frozen=True)

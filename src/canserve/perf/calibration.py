@@ -15,6 +15,7 @@ from typing import Any
 
 from canserve.catalog.loader import data_path
 from canserve.errors import InvalidInputError
+from canserve.validation import check_float
 
 __all__ = ["Calibration", "FrameworkCosts", "InterconnectCosts", "KernelCosts", "load_calibration"]
 
@@ -93,29 +94,97 @@ def _builtin() -> Calibration:
         return _parse(tomllib.load(fh), "calibration.toml")
 
 
-def load_calibration(path: str | Path | None = None) -> Calibration:
-    """The built-in calibration, with any tables of the TOML file at ``path`` laid over it."""
-    base = _builtin()
-    if path is None:
-        return base
+def _read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with Path(path).open("rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            return tomllib.load(fh)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidInputError(f"cannot read calibration file {path}: {exc}") from None
-    kernels = replace(base.kernels, **_known(KernelCosts, doc.get("kernels", {})))
-    links = replace(base.interconnect, **_known(InterconnectCosts, doc.get("interconnect", {})))
+
+
+def load_calibration(source: str | Path | dict[str, Any] | None = None) -> Calibration:
+    """The built-in calibration, with the tables of ``source`` (a TOML file, or its parsed
+    tables) laid over it. Unknown tables or keys, a device that names no GPU, and values out of
+    range are errors, never silently ignored."""
+    base = _builtin()
+    if source is None:
+        return base
+    where = "calibration" if isinstance(source, dict) else str(source)
+    doc = source if isinstance(source, dict) else _read_toml(source)
+    _only(doc, {"kernels", "interconnect", "framework", "device"}, where, "table")
+    kernels = replace(base.kernels, **_values(KernelCosts, doc.get("kernels", {}), where))
+    links = replace(
+        base.interconnect, **_values(InterconnectCosts, doc.get("interconnect", {}), where)
+    )
     frameworks = dict(base.frameworks)
-    for name, table in doc.get("framework", {}).items():
+    for name, table in _tables(doc, "framework", where).items():
         if name not in frameworks:
-            raise InvalidInputError(f"{path}: unknown framework {name!r}")
-        frameworks[name] = replace(frameworks[name], **_known(FrameworkCosts, table))
+            known = ", ".join(sorted(frameworks))
+            raise InvalidInputError(f"{where}: unknown framework {name!r} (known: {known})")
+        frameworks[name] = replace(frameworks[name], **_values(FrameworkCosts, table, where))
     devices = dict(base.devices)
-    for name, table in doc.get("device", {}).items():
-        devices[name] = replace(devices.get(name, kernels), **_known(KernelCosts, table))
-    return Calibration(kernels, links, frameworks, str(path), devices)
+    for name, table in _tables(doc, "device", where).items():
+        gpu_id = _device_id(name, where)
+        devices[gpu_id] = replace(
+            devices.get(gpu_id, kernels), **_values(KernelCosts, table, where)
+        )
+    return Calibration(kernels, links, frameworks, where, devices)
 
 
-def _known(cls: type, table: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in table.items() if k in names}
+_DOC_KEYS = {"source", "source_date"}  # documentation inside a table
+
+
+def _only(table: dict[str, Any], known: set[str], where: str, what: str) -> None:
+    unknown = sorted(set(table) - known - _DOC_KEYS)
+    if unknown:
+        raise InvalidInputError(
+            f"{where}: unknown {what} {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
+def _tables(doc: dict[str, Any], key: str, where: str) -> dict[str, dict[str, Any]]:
+    tables = doc.get(key, {})
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise InvalidInputError(f"{where}: [{key}.NAME] must be tables")
+    return tables
+
+
+def _device_id(name: str, where: str) -> str:
+    """The catalog id of the GPU ``name`` (``H100`` -> ``H100-SXM-80GB``; ``cpu`` -> ``CPU``)."""
+    from canserve.catalog.gpus import get_gpu
+    from canserve.errors import UnknownGPUError
+
+    if name.strip().lower() in ("cpu", "host"):
+        return "CPU"
+    try:
+        return get_gpu(name).id
+    except UnknownGPUError as exc:
+        raise InvalidInputError(f"{where}: [device.{name}]: {exc}") from None
+
+
+def _values(cls: type, table: object, where: str) -> dict[str, Any]:
+    """The known, range-checked values of ``table`` for ``cls``."""
+    if not isinstance(table, dict):
+        raise InvalidInputError(f"{where}: expected a table of values, got {table!r}")
+    kinds = {f.name: f.type for f in fields(cls)}
+    _only(table, set(kinds), where, "key")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _DOC_KEYS:
+            continue
+        if kinds[key] in ("bool", bool):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{where}: {key} must be true or false, got {value!r}")
+            out[key] = value
+            continue
+        high = _FRACTION_MAX if key.endswith("_fraction") or key == "compute_efficiency" else 1e6
+        low_open = key.endswith("_fraction") or key == "compute_efficiency"
+        try:
+            out[key] = check_float(key, value, 0.0, high, open_low=low_open)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
+    return out
+
+
+_FRACTION_MAX = 1.0  # an efficiency is a fraction of a measured or datasheet rate

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from canserve.arch.spec import ModelSpec
-from canserve.catalog.frameworks import Framework, get_framework
-from canserve.catalog.gpus import GPU, get_gpu
-from canserve.catalog.quant import QuantFormat, get_quant
+from canserve.catalog.frameworks import Framework
+from canserve.catalog.gpus import GPU
+from canserve.catalog.quant import QuantFormat
 from canserve.errors import InvalidInputError
-from canserve.kv import kv_bits as kv_dtype_bits
-from canserve.memory import DEFAULT_CONTEXT_TOKENS, default_quant
-from canserve.perf.calibration import Calibration, load_calibration
+from canserve.perf.calibration import Calibration
 from canserve.perf.step import Hardware, Step, StepTime, step_time
+from canserve.serving import DEFAULT_CONTEXT_TOKENS, ServingConfig
 from canserve.weights import weights_breakdown
 
 __all__ = ["PerfEstimate", "estimate_perf", "sweep_batch"]
@@ -81,34 +79,19 @@ def _prefill_time(run: Any, prompt: int, chunk: int, decodes: int, context: int)
 
 
 def estimate_perf(
-    model: ModelSpec,
-    gpu: GPU | str,
-    quant: QuantFormat | str | None = None,
+    config: ServingConfig,
     *,
-    kv_dtype: str = "auto",
     batch: int = 1,
     context: int | None = None,
     prompt: int | None = None,
     output: int | None = None,
-    tp: int = 1,
-    pp: int = 1,
-    framework: Framework | str = "vllm",
-    max_num_batched_tokens: int | None = None,
-    calibration: Calibration | str | Path | None = None,
 ) -> PerfEstimate:
-    """Decode/prefill speed of ``batch`` sequences at ``context`` tokens on one replica."""
-    spec = model
-    device = get_gpu(gpu) if isinstance(gpu, str) else gpu
-    fmt = get_quant(quant) if isinstance(quant, str) else quant or default_quant(spec)
-    fw = get_framework(framework) if isinstance(framework, str) else framework
-    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    """Decode/prefill speed of ``batch`` sequences at ``context`` tokens (default: ``prompt +
+    output``, else 8,192) on one replica of ``config``."""
+    spec, fmt, fw, cal = config.model, config.quant, config.framework, config.calibration
+    device = config.require_gpu("perf")
+    tp, pp = config.tp, config.pp
     _check("batch", batch, _MAX_BATCH)
-    _check("tensor_parallel_size", tp, 1024)
-    _check("pipeline_parallel_size", pp, spec.num_hidden_layers)
-    if spec.num_attention_heads % tp:
-        raise InvalidInputError(
-            f"tensor_parallel_size {tp} does not divide {spec.num_attention_heads} attention heads"
-        )
     if prompt is not None:
         _check("prompt", prompt, spec.max_position_embeddings)
     if output is not None:
@@ -118,9 +101,9 @@ def estimate_perf(
             DEFAULT_CONTEXT_TOKENS, spec.max_position_embeddings
         )
     _check("context", context, spec.max_position_embeddings)
-    bits = kv_dtype_bits(kv_dtype)
+    bits = config.kv_bits
     hw = Hardware(device, tp, pp)
-    chunk = max_num_batched_tokens or fw.batch_defaults(device.memory_bytes, device.id)[1]
+    chunk = config.max_num_batched_tokens or fw.batch_defaults(device.memory_bytes, device.id)[1]
     if chunk <= 0:  # engines without chunked prefill take the whole prompt at once
         chunk = prompt or context
 
@@ -136,7 +119,7 @@ def estimate_perf(
         model=spec.model_id,
         gpu=device.id,
         quantization=fmt.id,
-        kv_cache_dtype=kv_dtype,
+        kv_cache_dtype=config.kv_cache_dtype,
         framework=fw.id,
         tensor_parallel_size=tp,
         pipeline_parallel_size=pp,
@@ -191,6 +174,6 @@ def _notes(fmt: QuantFormat, device: GPU, fw: Framework, cal: Calibration) -> li
     return notes
 
 
-def sweep_batch(batches: list[int], **kwargs: Any) -> list[PerfEstimate]:
+def sweep_batch(config: ServingConfig, batches: list[int], **kwargs: Any) -> list[PerfEstimate]:
     """``estimate_perf`` at each batch size (the batch-size curve)."""
-    return [estimate_perf(batch=b, **kwargs) for b in batches]
+    return [estimate_perf(config, batch=b, **kwargs) for b in batches]

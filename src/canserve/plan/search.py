@@ -27,10 +27,20 @@ from canserve.catalog.prices import CloudPrice, gpu_hour_price
 from canserve.catalog.quant import QuantFormat, get_quant
 from canserve.deploy import Deployment, engine_commands, kubernetes_manifest, vllm_command
 from canserve.errors import CanserveError, InvalidInputError
-from canserve.memory import default_quant
+from canserve.perf import sweep_batch
 from canserve.perf.calibration import Calibration, load_calibration
 from canserve.plan.checklist import checklist
+from canserve.serving import (
+    DEFAULT_HEADROOM,
+    DEFAULT_OUTPUT_TOKENS,
+    DEFAULT_PROMPT_TOKENS,
+    ServingConfig,
+    default_quant,
+    serving_config,
+)
 from canserve.sim import SimResult, simulate
+from canserve.sim.metrics import SLO, format_slos
+from canserve.sim.workload import Workload
 
 __all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment", "rank_plans"]
 
@@ -40,17 +50,30 @@ GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default; canserve's 20% headroom check is
 
 @dataclass(frozen=True)
 class Requirements:
-    prompt: int
-    output: int
+    """The traffic to serve and the targets to meet (``slos``: parsed ``--slo``)."""
+
+    prompt: int = DEFAULT_PROMPT_TOKENS
+    output: int = DEFAULT_OUTPUT_TOKENS
     users: int | None = None
     rate: float | None = None
     think_s: float = 0.0
-    latency_s: float | None = None  # end-to-end target (P95)
-    ttft_p95_s: float | None = None
-    tpot_p99_s: float | None = None
+    slos: tuple[SLO, ...] = ()
     peak_factor: float = 1.0
-    max_context: int | None = None
-    headroom: float = 0.2
+    context: int | None = None  # the longest sequence to deploy for (None: the model's)
+    headroom: float = DEFAULT_HEADROOM
+
+    def target(self, metric: str, stat: str) -> float | None:
+        found = [s.target_s for s in self.slos if s.metric == metric and s.stat == stat]
+        return min(found) if found else None
+
+    @property
+    def latency_s(self) -> float | None:
+        """The end-to-end target at P95."""
+        return self.target("e2e_s", "p95")
+
+    @property
+    def tpot_p99_s(self) -> float | None:
+        return self.target("tpot_s", "p99")
 
     @property
     def required_output_tokens_per_s(self) -> float:
@@ -61,14 +84,7 @@ class Requirements:
         return self.rate * self.output * self.peak_factor
 
     def slo(self) -> str:
-        parts = []
-        if self.ttft_p95_s:
-            parts.append(f"ttft_p95={self.ttft_p95_s}s")
-        if self.tpot_p99_s:
-            parts.append(f"tpot_p99={self.tpot_p99_s}s")
-        if self.latency_s:
-            parts.append(f"e2e_p95={self.latency_s}s")
-        return ",".join(parts)
+        return format_slos(self.slos)
 
 
 @dataclass
@@ -93,6 +109,7 @@ class Plan:
     vllm_command: str = ""
     commands: dict[str, str] = field(default_factory=dict)
     kubernetes: str = ""
+    batch_curve: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -125,14 +142,28 @@ def _gpus(names: list[str] | None) -> list[GPU]:
 
 @dataclass
 class _Candidate:
-    gpu: GPU
-    quant: QuantFormat
-    tp: int
-    pp: int
+    cfg: ServingConfig  # one replica
     cap: ReplicaCapacity
     price: CloudPrice
     replicas: int
     usd_per_hour: float
+
+    @property
+    def gpu(self) -> GPU:
+        assert self.cfg.gpu is not None
+        return self.cfg.gpu
+
+    @property
+    def quant(self) -> QuantFormat:
+        return self.cfg.quant
+
+    @property
+    def tp(self) -> int:
+        return self.cfg.tp
+
+    @property
+    def pp(self) -> int:
+        return self.cfg.pp
 
 
 def plan_deployment(
@@ -144,13 +175,14 @@ def plan_deployment(
     cloud: str | None = None,
     spot: bool = False,
     framework: str = "vllm",
+    kv_dtype: str = "auto",
     top: int = 3,
     finalists: int = 6,
     simulate_requests: int = 600,
     seed: int = 0,
     budget_usd_per_hour: float | None = None,
     rank: str = "cost",
-    calibration: Calibration | str | Path | None = None,
+    calibration: Calibration | str | Path | dict[str, Any] | None = None,
 ) -> PlanResult:
     """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones.
 
@@ -180,18 +212,19 @@ def plan_deployment(
                 if spec.num_attention_heads % tp or (pp > 1 and fitted):
                     continue
                 searched += 1
-                cap = replica_capacity(
+                cfg = serving_config(
                     spec,
-                    gpu,
-                    quant,
+                    gpu=gpu,
                     tp=tp,
                     pp=pp,
-                    prompt=req.prompt,
-                    output=req.output,
+                    quant=quant,
+                    kv_dtype=kv_dtype,
                     framework=framework,
                     headroom=req.headroom,
-                    tpot_target_s=tpot_target,
                     calibration=cal,
+                )
+                cap = replica_capacity(
+                    cfg, prompt=req.prompt, output=req.output, tpot_target_s=tpot_target
                 )
                 if cap.batch == 0:
                     per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
@@ -221,9 +254,7 @@ def plan_deployment(
                     )
                     continue
                 replicas = max(1, math.ceil(required / cap.output_tokens_per_s))
-                candidates.append(
-                    _Candidate(gpu, quant, tp, pp, cap, price, replicas, replicas * tp * pp * rate)
-                )
+                candidates.append(_Candidate(cfg, cap, price, replicas, replicas * tp * pp * rate))
     candidates.sort(key=lambda c: c.usd_per_hour)
     if budget_usd_per_hour is not None:
         over = [c for c in candidates if c.usd_per_hour > budget_usd_per_hour]
@@ -243,17 +274,7 @@ def plan_deployment(
         finalists = max(finalists, 12)
     plans: list[Plan] = []
     for cand in candidates[:finalists]:
-        plan = _confirm(
-            spec,
-            req,
-            cand,
-            framework,
-            simulate_requests,
-            seed,
-            rejected,
-            rate_of(cand, spot),
-            cal,
-        )
+        plan = _confirm(spec, req, cand, simulate_requests, seed, rejected, rate_of(cand, spot))
         if plan is not None:
             plans.append(plan)
         if len(plans) >= top and rank == "cost":
@@ -327,58 +348,47 @@ def _reject(gpu: str, quant: str, tp: int, pp: int, reason: str) -> dict[str, An
 
 
 def _simulate(
-    spec: ModelSpec,
-    req: Requirements,
-    cand: _Candidate,
-    replicas: int,
-    framework: str,
-    requests: int,
-    seed: int,
-    cal: Calibration,
+    req: Requirements, cand: _Candidate, replicas: int, requests: int, seed: int
 ) -> SimResult:
     """The candidate under the traffic at peak: a closed loop of users, or Poisson arrivals."""
     if req.users is not None:
         users = math.ceil(req.users * req.peak_factor)
-        traffic: dict[str, Any] = dict(
-            users=users, think_s=req.think_s, requests=max(requests, 6 * users)
+        traffic = Workload(
+            str(req.prompt),
+            str(req.output),
+            users=users,
+            think_s=req.think_s,
+            requests=max(requests, 6 * users),
+            seed=seed,
         )
     else:
         assert req.rate is not None
-        traffic = dict(rate=req.rate * req.peak_factor, requests=requests)
-    return simulate(
-        spec,
-        cand.gpu,
-        cand.quant,
-        tp=cand.tp,
-        replicas=replicas,
-        framework=framework,
-        prompt=str(req.prompt),
-        output=str(req.output),
-        seed=seed,
-        max_num_seqs=cand.cap.batch,
-        calibration=cal,
-        slo=req.slo() or None,
-        **traffic,
-    )
+        traffic = Workload(
+            str(req.prompt),
+            str(req.output),
+            rate=req.rate * req.peak_factor,
+            requests=requests,
+            seed=seed,
+        )
+    cfg = cand.cfg.with_changes(replicas=replicas, max_num_seqs=cand.cap.batch)
+    return simulate(cfg, traffic, list(req.slos))
 
 
 def _confirm(
     spec: ModelSpec,
     req: Requirements,
     cand: _Candidate,
-    framework: str,
     requests: int,
     seed: int,
     rejected: list[dict[str, Any]],
     rate: float,
-    cal: Calibration,
 ) -> Plan | None:
     """Simulate the candidate; add up to two replicas if it misses; a Plan if it meets."""
     replicas = cand.replicas
     for _ in range(3):
         if cand.pp > 1:
             break  # the simulator models tensor-parallel replicas only
-        res = _simulate(spec, req, cand, replicas, framework, requests, seed, cal)
+        res = _simulate(req, cand, replicas, requests, seed)
         missed = [s for s in res.slo if not s["met"]]
         if not missed:
             return _plan(spec, req, cand, replicas, rate, res)
@@ -407,7 +417,7 @@ def _plan(
 ) -> Plan:
     per_hour = replicas * cand.tp * cand.pp * rate
     output_per_hour = max(res.throughput_output_tokens_per_s, 1e-9) * 3600
-    max_len = req.max_context or (req.prompt + req.output)
+    max_len = req.context or (req.prompt + req.output)
     dep = Deployment(
         model_id=spec.model_id,
         tensor_parallel_size=cand.tp,
@@ -452,7 +462,19 @@ def _plan(
         vllm_command=vllm_command(dep),
         commands=engine_commands(dep),
         kubernetes=kubernetes_manifest(dep),
+        batch_curve=_batch_curve(cand, max_len),
     )
+
+
+def _batch_curve(cand: _Candidate, max_len: int) -> list[dict[str, float]]:
+    """Decode speed of one replica against batch size, up to the batch the plan runs."""
+    top = cand.cap.batch
+    batches = sorted({b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= top} | {top})
+    curve = sweep_batch(cand.cfg, batches, context=max_len // 2 + 1)
+    return [
+        dict(batch=e.batch, decode_tokens_per_s=e.decode_tokens_per_s, tpot_s=e.tpot_s)
+        for e in curve
+    ]
 
 
 def _why_none(rejected: list[dict[str, Any]], required: float) -> str:

@@ -84,28 +84,16 @@ def _cost_chart(plans: list[dict[str, Any]]) -> str:
 
 def _batch_chart(plan: dict[str, Any]) -> str:
     """Decode throughput and TPOT against batch size for plan 1's replica."""
-    from canserve import get_model
-    from canserve.perf import sweep_batch
-
     plt = _pyplot()
-    batches = sorted({1, 2, 4, 8, 16, 32, 64, 128, 256, plan["max_num_seqs"]})
-    batches = [b for b in batches if b <= max(plan["max_num_seqs"], 8)]
-    context = plan["max_model_len"] // 2 + 1
-    curve = sweep_batch(
-        batches,
-        model=get_model(plan["model"]),
-        gpu=plan["gpu"],
-        quant=plan["quantization"],
-        tp=plan["tensor_parallel_size"],
-        context=context,
-    )
+    curve = plan["batch_curve"]
+    batches = [p["batch"] for p in curve]
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    ax.plot(batches, [e.decode_tokens_per_s for e in curve], "o-", color="tab:blue")
+    ax.plot(batches, [p["decode_tokens_per_s"] for p in curve], "o-", color="tab:blue")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch (concurrent sequences)")
     ax.set_ylabel("decode tok/s per replica", color="tab:blue")
     right = ax.twinx()
-    right.plot(batches, [e.tpot_s * 1e3 for e in curve], "s--", color="tab:red")
+    right.plot(batches, [p["tpot_s"] * 1e3 for p in curve], "s--", color="tab:red")
     right.set_ylabel("TPOT (ms)", color="tab:red")
     ax.axvline(plan["max_num_seqs"], color="grey", ls=":")
     fig.tight_layout()

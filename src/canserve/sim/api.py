@@ -6,19 +6,16 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from canserve.arch.spec import ModelSpec
-from canserve.catalog.frameworks import get_framework
-from canserve.catalog.gpus import GPU, get_gpu
-from canserve.catalog.quant import QuantFormat, get_quant
+from canserve.catalog.gpus import GPU
 from canserve.errors import InvalidInputError
-from canserve.kv import kv_bits, kv_layout
-from canserve.memory import default_quant, estimate_memory
-from canserve.perf.calibration import Calibration, load_calibration
+from canserve.kv import kv_layout
+from canserve.memory import estimate_memory
 from canserve.perf.step import Hardware
+from canserve.serving import ServingConfig
 from canserve.sim.cluster import LOAD_BALANCERS, closed_loop, run
 from canserve.sim.cost import StepCost
 from canserve.sim.metrics import SLO, parse_slos, percentiles, request_latencies
@@ -26,6 +23,7 @@ from canserve.sim.replica import ITL_BUCKETS_PER_S, Replica, ReplicaConfig
 from canserve.sim.workload import (
     Request,
     TraceRow,
+    Workload,
     open_loop_requests,
     parse_length,
     read_trace,
@@ -80,40 +78,17 @@ class _Setup:
     notes: tuple[str, ...]
 
 
-def _setup(
-    spec: ModelSpec,
-    gpu: GPU | str,
-    quant: QuantFormat | str | None,
-    kv_dtype: str,
-    tp: int,
-    framework: str,
-    max_num_seqs: int | None,
-    max_num_batched_tokens: int | None,
-    max_model_len: int | None,
-    static: bool | None,
-    calibration: Calibration | str | Path | None,
-    typical_context: int,
-) -> _Setup:
-    device = get_gpu(gpu) if isinstance(gpu, str) else gpu
-    fmt = get_quant(quant) if isinstance(quant, str) else quant or default_quant(spec)
-    fw = get_framework(framework)
-    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Setup:
+    spec, fw, cal = cfg.model, cfg.framework, cfg.calibration
+    device = cfg.require_gpu("simulate")
     seqs_default, chunk_default = fw.batch_defaults(device.memory_bytes, device.id)
-    seqs = max_num_seqs or seqs_default
-    chunk = max_num_batched_tokens or chunk_default or spec.max_position_embeddings
-    model_len = max_model_len or spec.max_position_embeddings
+    seqs = cfg.max_num_seqs or seqs_default
+    chunk = cfg.max_num_batched_tokens or chunk_default or spec.max_position_embeddings
+    model_len = cfg.model_len
     est = estimate_memory(
-        spec,
-        fmt,
-        kv_dtype=kv_dtype,
+        cfg.with_changes(max_num_seqs=seqs, headroom=0.0, max_num_batched_tokens=chunk),
         batch=1,
         context=min(model_len, 2048),
-        gpu=device,
-        tp=tp,
-        framework=fw,
-        max_num_seqs=seqs,
-        headroom=0.0,
-        max_num_batched_tokens=chunk,
     )
     budget = est.engine_kv_budget_bytes_per_gpu
     if budget is None:  # no memory fraction: what is left after weights, activations, overhead
@@ -123,15 +98,15 @@ def _setup(
             - est.per_gpu["activation_bytes"]
             - est.per_gpu["overhead_bytes"]
         )
-    layout = kv_layout(spec, tp)
-    bits = kv_bits(kv_dtype)
+    layout = kv_layout(spec, cfg.tp)
+    bits = cfg.kv_bits
     per_token = layout.elements_per_token_at(0) * bits / 8
     state = layout.state_elements * 2
     capacity = int((budget - seqs * state) / per_token) if per_token else 10**12
     notes = []
     if capacity < 1:
         raise InvalidInputError(
-            f"{spec.model_id} leaves no room for a KV cache on {device.id} x{tp}: "
+            f"{spec.model_id} leaves no room for a KV cache on {device.id} x{cfg.tp}: "
             f"{budget / 1e9:.1f} GB after weights and overheads"
         )
     if capacity < model_len:
@@ -145,7 +120,9 @@ def _setup(
         block_size=fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1,
         static_batching=not continuous,
     )
-    cost = StepCost(spec, fmt, Hardware(device, tp, 1), bits, fw.id, cal, max(1, typical_context))
+    cost = StepCost(
+        spec, cfg.quant, Hardware(device, cfg.tp, 1), bits, fw.id, cal, max(1, typical_context)
+    )
     return _Setup(spec, device, config, cost, model_len, fw.id, tuple(notes))
 
 
@@ -166,79 +143,47 @@ def _trace_requests(
 
 
 def simulate(
-    model: ModelSpec,
-    gpu: GPU | str,
-    quant: QuantFormat | str | None = None,
-    *,
-    kv_dtype: str = "auto",
-    tp: int = 1,
-    replicas: int = 1,
-    framework: str = "vllm",
-    rate: float | None = None,
-    cv: float = 1.0,
-    users: int | None = None,
-    think_s: float = 5.0,
-    trace: str | Path | None = None,
-    prompt: str = "512",
-    output: str = "256",
-    duration_s: float | None = None,
-    requests: int | None = None,
-    seed: int = 0,
+    config: ServingConfig,
+    workload: Workload,
     slo: str | list[SLO] | None = None,
-    max_num_seqs: int | None = None,
-    max_num_batched_tokens: int | None = None,
-    max_model_len: int | None = None,
+    *,
     static_batching: bool | None = None,
     load_balancer: str = "least-loaded",
-    calibration: Calibration | str | Path | None = None,
 ) -> SimResult:
-    """Simulate ``replicas`` replicas serving a workload; exactly one of ``rate``, ``users``,
-    ``trace``. Stops after ``requests`` requests or ``duration_s`` seconds of arrivals (default:
-    1,000 requests)."""
-    if sum(x is not None for x in (rate, users, trace)) != 1:
-        raise InvalidInputError("give exactly one of --rate, --users or --trace")
-    if not 1 <= replicas <= 10_000:
-        raise InvalidInputError(f"replicas must be between 1 and 10,000, got {replicas}")
+    """Simulate ``config.replicas`` replicas serving ``workload`` (default length: 1,000
+    requests)."""
     if load_balancer not in LOAD_BALANCERS:
         raise InvalidInputError(f"load balancer must be one of {', '.join(LOAD_BALANCERS)}")
-    if requests is not None and not 1 <= requests <= 100_000_000:
-        raise InvalidInputError(f"requests must be between 1 and 1e8, got {requests}")
-    if duration_s is not None and not 0 < duration_s <= 1e7:
-        raise InvalidInputError(f"duration must be positive, got {duration_s:g}")
+    if config.pp > 1:
+        raise InvalidInputError("the simulator runs tensor-parallel replicas only (pp 1)")
+    requests, duration_s = workload.requests, workload.duration_s
     if requests is None and duration_s is None:
         requests = 1000
     slos = parse_slos(slo) if isinstance(slo, str) or slo is None else slo
-    rng = random.Random(seed)
-    rows = read_trace(trace) if trace is not None else None
-    typical = _typical_context(prompt, output, rows, rng)
-    setup = _setup(
-        model,
-        gpu,
-        quant,
-        kv_dtype,
-        tp,
-        framework,
-        max_num_seqs,
-        max_num_batched_tokens,
-        max_model_len,
-        static_batching,
-        calibration,
-        typical,
-    )
-    fleet = [Replica(setup.config, setup.cost) for _ in range(replicas)]
+    rng = random.Random(workload.seed)
+    rows = read_trace(workload.trace) if workload.trace is not None else None
+    typical = _typical_context(workload.prompt, workload.output, rows, rng)
+    setup = _setup(config, static_batching, typical)
+    fleet = [Replica(setup.config, setup.cost) for _ in range(config.replicas)]
     think = None
     if rows is not None:
         arrivals: Iterator[Request] = _trace_requests(
             rows, setup.max_model_len, requests, duration_s
         )
-    elif rate is not None:
+    elif workload.rate is not None:
         arrivals = open_loop_requests(
-            seed, rate, cv, prompt, output, setup.max_model_len, requests, duration_s
+            workload.seed,
+            workload.rate,
+            workload.cv,
+            workload.prompt,
+            workload.output,
+            setup.max_model_len,
+            requests,
+            duration_s,
         )
-
     else:
-        assert users is not None
-        arrivals, think = _closed(rng, users, think_s, prompt, output, setup, requests, duration_s)
+        assert workload.users is not None
+        arrivals, think = _closed(rng, workload, setup, requests, duration_s)
     done = run(fleet, arrivals, load_balancer, think=think)
     if not done:
         raise InvalidInputError("the workload produced no requests (check --duration-s)")
@@ -259,19 +204,13 @@ def _typical_context(
 
 def _closed(
     rng: random.Random,
-    users: int,
-    think_s: float,
-    prompt: str,
-    output: str,
+    workload: Workload,
     setup: _Setup,
     limit: int | None,
     until_s: float | None,
 ) -> tuple[Iterator[Request], Any]:
-    if not 1 <= users <= 10_000_000:
-        raise InvalidInputError(f"users must be between 1 and 1e7, got {users}")
-    if not 0 <= think_s <= 86_400:
-        raise InvalidInputError(f"think time must be 0..86400 s, got {think_s:g}")
-    prompt_of, output_of = parse_length(prompt), parse_length(output)
+    assert workload.users is not None
+    prompt_of, output_of = parse_length(workload.prompt), parse_length(workload.output)
     counter = iter(range(limit if limit is not None else 10**12))
 
     def make(user: int, t: float) -> Request | None:
@@ -283,7 +222,7 @@ def _closed(
         req = Request(i, t, prompt_of(rng), output_of(rng), user=user)
         return _clip(req, setup.max_model_len)
 
-    return closed_loop(users, think_s, make, rng)
+    return closed_loop(workload.users, workload.think_s, make, rng)
 
 
 def _result(setup: _Setup, fleet: list[Replica], done: list[Request], slos: list[SLO]) -> SimResult:
@@ -371,8 +310,8 @@ def _slo_report(
 
 
 def find_max_rate(
-    model: ModelSpec,
-    gpu: GPU | str,
+    config: ServingConfig,
+    workload: Workload,
     slo: str,
     *,
     low: float = 0.01,
@@ -388,7 +327,8 @@ def find_max_rate(
         raise InvalidInputError("the search needs at least one SLO (--slo ttft_p95=1s,...)")
 
     def meets(rate: float) -> tuple[bool, SimResult]:
-        res = simulate(model, gpu, rate=rate, requests=requests, slo=slos, **kwargs)
+        traffic = replace(workload, rate=rate, users=None, trace=None, requests=requests)
+        res = simulate(config, traffic, slos, **kwargs)
         return all(row["met"] for row in res.slo), res
 
     ok, best = meets(low)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from canserve.errors import InvalidInputError
 from canserve.sim.workload import Request
 
-__all__ = ["SLO", "parse_duration", "parse_slos", "percentiles", "request_latencies"]
+__all__ = ["SLO", "format_slos", "parse_duration", "parse_slos", "percentiles", "request_latencies"]
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s")
@@ -38,15 +39,25 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
+@dataclass(frozen=True)
 class SLO:
     """``ttft_p95=1s``: the metric, the percentile that must meet it, and the target."""
 
-    def __init__(self, metric: str, stat: str, target_s: float) -> None:
-        self.metric, self.stat, self.target_s = metric, stat, target_s
+    metric: str
+    stat: str
+    target_s: float
 
     @property
     def name(self) -> str:
         return f"{self.metric.removesuffix('_s')}_{self.stat}"
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.target_s:g}s"
+
+
+def format_slos(slos: Sequence[SLO]) -> str:
+    """The inverse of :func:`parse_slos`: ``'ttft_p95=1s,tpot_p99=0.05s'``."""
+    return ",".join(str(s) for s in slos)
 
 
 def parse_slos(text: str | None) -> list[SLO]:
@@ -63,8 +74,8 @@ def parse_slos(text: str | None) -> list[SLO]:
                 "ttft, tpot, itl, e2e, queue; stats p50, p90, p95, p99, mean)"
             )
         target = parse_duration(value)
-        if target <= 0:
-            raise InvalidInputError(f"SLO {name} must be positive")
+        if not 0 < target <= 86_400:
+            raise InvalidInputError(f"SLO {name.strip()} must be between 0 and 1 day")
         slos.append(SLO(f"{metric}_s", stat, target))
     return slos
 

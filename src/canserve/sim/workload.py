@@ -23,17 +23,31 @@ from pathlib import Path
 from typing import Any
 
 from canserve.errors import InvalidInputError
+from canserve.serving import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
+from canserve.validation import (
+    check_float,
+    check_int,
+    check_optional_float,
+    check_optional_int,
+)
 
 __all__ = [
     "LengthDist",
     "Request",
     "TraceRow",
+    "Workload",
     "open_loop_requests",
     "parse_length",
     "read_trace",
 ]
 
 _MAX_TOKENS = 10_000_000
+MAX_RATE_PER_S = 1e6  # requests per second
+MAX_USERS = 10_000_000
+MAX_THINK_S = 86_400.0  # a day
+MAX_CV = 100.0
+MAX_REQUESTS = 100_000_000
+MAX_DURATION_S = 1e7  # about four months of arrivals
 
 
 @dataclass(slots=True)
@@ -57,6 +71,41 @@ class TraceRow:
     arrival_s: float
     prompt: int
     output: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The traffic: exactly one of ``rate`` (open loop), ``users`` (closed loop, each thinking
+    ``think_s`` between an answer and its next request) or ``trace``; request lengths as length
+    specs; the run stops after ``requests`` requests or ``duration_s`` seconds of arrivals."""
+
+    prompt: str = str(DEFAULT_PROMPT_TOKENS)
+    output: str = str(DEFAULT_OUTPUT_TOKENS)
+    rate: float | None = None
+    users: int | None = None
+    think_s: float = 0.0
+    cv: float = 1.0
+    trace: str | Path | None = None
+    requests: int | None = None
+    duration_s: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.rate, self.users, self.trace)) != 1:
+            raise InvalidInputError("give exactly one of --rate, --users or --trace")
+        check_optional_float("rate", self.rate, 0.0, MAX_RATE_PER_S, open_low=True)
+        check_optional_int("users", self.users, 1, MAX_USERS)
+        check_float("think_s", self.think_s, 0.0, MAX_THINK_S)
+        check_float("cv", self.cv, 0.0, MAX_CV, open_low=True)
+        check_optional_int("requests", self.requests, 1, MAX_REQUESTS)
+        check_optional_float("duration_s", self.duration_s, 0.0, MAX_DURATION_S, open_low=True)
+        check_int("seed", self.seed, 0, 2**63 - 1)
+        parse_length(self.prompt)
+        parse_length(self.output)
+
+    @property
+    def closed_loop(self) -> bool:
+        return self.users is not None
 
 
 LengthDist = Callable[[random.Random], int]
@@ -87,14 +136,18 @@ def parse_length(text: str) -> LengthDist:
         if kind == "lognormal":
             mean, cv = (float(v) for v in args.split(","))
             _positive(spec, mean)
-            if cv <= 0:
-                raise InvalidInputError(f"length distribution {spec!r}: cv must be > 0")
+            if not 0 < cv <= MAX_CV:
+                raise InvalidInputError(
+                    f"length distribution {spec!r}: cv must be in (0, {MAX_CV:g}]"
+                )
             sigma = math.sqrt(math.log(1 + cv * cv))
             mu = math.log(mean) - sigma * sigma / 2
             return lambda rng: max(1, min(_MAX_TOKENS, round(rng.lognormvariate(mu, sigma))))
         if kind == "file":
             values = _read_lengths(Path(args))
             return lambda rng: values[rng.randrange(len(values))]
+    except InvalidInputError:
+        raise
     except ValueError:
         pass
     raise InvalidInputError(

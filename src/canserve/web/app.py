@@ -14,26 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from canserve import __version__
-from canserve.arch import ModelSpec, spec_from_config
+from canserve import __version__, jsonable, services
 from canserve.catalog.frameworks import list_frameworks
-from canserve.catalog.models import load_model
 from canserve.catalog.quant import list_quants
-from canserve.errors import CanserveError, InvalidInputError
-from canserve.memory import estimate_memory
-from canserve.perf import estimate_perf, sweep_batch
-from canserve.plan import Requirements
-from canserve.services import cost_report, gpu_rows, model_rows, plan_models
-from canserve.sim import simulate
-from canserve.web.schemas import (
-    CostRequest,
-    MemoryRequest,
-    PerfRequest,
-    PlanRequest,
-    SimulateRequest,
-)
+from canserve.errors import CanserveError
+from canserve.queries import CostQuery, MemoryQuery, PerfQuery, PlanQuery, SimulateQuery
+from canserve.services import gpu_rows, model_rows
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -41,12 +30,15 @@ MAX_BODY_BYTES = 1 << 20  # a config.json is a few KiB; 1 MiB is generous
 _STATIC = resources.files("canserve.web").joinpath("static")
 
 
-def _spec(body: Any) -> ModelSpec:
-    if body.config is not None:
-        return spec_from_config(body.config, body.model or "uploaded config.json")
-    if not body.model:
-        raise InvalidInputError("give 'model' (a catalog name) or 'config' (a config.json object)")
-    return load_model(body.model)
+def _message(msg: object) -> str:
+    return str(msg).removeprefix("Value error, ")
+
+
+class StrictJSONResponse(JSONResponse):
+    """JSON without NaN or Infinity: undefined statistics are null, as in the CLI's --json."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonable.dumps(content, indent=None).encode("utf-8")
 
 
 def _plotly_js() -> Path | None:
@@ -60,6 +52,7 @@ def _plotly_js() -> Path | None:
 
 def create_app() -> FastAPI:
     app = FastAPI(
+        default_response_class=StrictJSONResponse,
         title="canserve",
         version=__version__,
         docs_url=None,
@@ -78,7 +71,18 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(CanserveError)
     async def canserve_error(_: Request, exc: CanserveError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return StrictJSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each bad field; the input is not echoed (it may hold NaN or be huge)."""
+        detail = [
+            dict(
+                loc=list(e.get("loc", ())), msg=str(e.get("msg", "")).removeprefix("Value error, ")
+            )
+            for e in exc.errors()
+        ]
+        return StrictJSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/api/health")
     def health() -> dict[str, str]:
@@ -101,118 +105,30 @@ def create_app() -> FastAPI:
         return [dict(id=f.id, name=f.name) for f in list_frameworks()]
 
     @app.post("/api/memory")
-    def memory(body: MemoryRequest) -> dict[str, Any]:
-        return estimate_memory(
-            _spec(body),
-            body.quant,
-            kv_dtype=body.kv_dtype,
-            batch=body.batch,
-            context=body.context,
-            gpu=body.gpu,
-            gpus=body.gpus,
-            tp=body.tp,
-            pp=body.pp,
-            framework=body.framework,
-            headroom=body.headroom,
-            max_num_seqs=body.max_num_seqs,
-            max_num_batched_tokens=body.max_num_batched_tokens,
-            avg_context=body.avg_context,
-        ).to_dict()
+    def memory(body: MemoryQuery) -> dict[str, Any]:
+        body.reject_files()
+        return services.run_memory(body).to_dict()
 
     @app.post("/api/perf", response_model=None)
-    def perf(body: PerfRequest) -> dict[str, Any] | list[dict[str, Any]]:
-        kwargs: dict[str, Any] = dict(
-            model=_spec(body),
-            gpu=body.gpu,
-            quant=body.quant,
-            kv_dtype=body.kv_dtype,
-            context=body.context,
-            prompt=body.prompt,
-            output=body.output,
-            tp=body.tp,
-            pp=body.pp,
-            framework=body.framework,
-            max_num_batched_tokens=body.max_num_batched_tokens,
-        )
-        if body.sweep:
-            return [e.to_dict() for e in sweep_batch(body.sweep, **kwargs)]
-        return estimate_perf(batch=body.batch, **kwargs).to_dict()
+    def perf(body: PerfQuery) -> dict[str, Any] | list[dict[str, Any]]:
+        body.reject_files()
+        curve = [e.to_dict() for e in services.run_perf(body)]
+        return curve if body.sweep is not None else curve[0]
 
     @app.post("/api/simulate")
-    def simulate_endpoint(body: SimulateRequest) -> dict[str, Any]:
-        return simulate(
-            _spec(body),
-            body.gpu,
-            body.quant,
-            kv_dtype=body.kv_dtype,
-            tp=body.tp,
-            replicas=body.replicas,
-            framework=body.framework,
-            rate=body.rate,
-            cv=body.cv,
-            users=body.users,
-            think_s=body.think_s,
-            prompt=body.prompt,
-            output=body.output,
-            duration_s=body.duration_s,
-            requests=body.requests,
-            seed=body.seed,
-            slo=body.slo,
-            max_num_seqs=body.max_num_seqs,
-            max_num_batched_tokens=body.max_num_batched_tokens,
-            max_model_len=body.max_model_len,
-            static_batching=True if body.static else None,
-            load_balancer=body.lb,
-        ).to_dict()
+    def simulate_endpoint(body: SimulateQuery) -> dict[str, Any]:
+        body.reject_files()
+        return services.run_simulate(body).to_dict()
 
     @app.post("/api/plan")
-    def plan(body: PlanRequest) -> dict[str, Any]:
-        latency = body.latency_s
-        if latency is None and body.ttft_p95_s is None and body.tpot_p99_s is None:
-            latency = 5.0  # the article's chat target, as the CLI
-        req = Requirements(
-            prompt=body.prompt,
-            output=body.output,
-            users=body.users,
-            rate=body.rate,
-            think_s=body.think_s,
-            latency_s=latency,
-            ttft_p95_s=body.ttft_p95_s,
-            tpot_p99_s=body.tpot_p99_s,
-            peak_factor=body.peak_factor,
-            max_context=body.max_context,
-            headroom=body.headroom,
-        )
-        return plan_models(
-            [_spec(body)],
-            req,
-            top=body.top,
-            rank=body.rank,
-            gpus=body.gpus,
-            quants=body.quant,
-            cloud=body.cloud,
-            spot=body.spot,
-            budget_usd_per_hour=body.budget_usd_per_hour,
-        ).to_dict()
+    def plan(body: PlanQuery) -> dict[str, Any]:
+        body.reject_files()
+        return services.run_plan(body).to_dict()
 
     @app.post("/api/cost")
-    def cost(body: CostRequest) -> dict[str, Any]:
-        spec = _spec(body) if (body.model or body.config) else None
-        return cost_report(
-            spec,
-            body.gpu,
-            tokens_per_day=body.tokens_per_day,
-            gpus=body.gpus,
-            quant=body.quant,
-            usd_per_hour=body.usd_per_hour,
-            utilization=body.utilization,
-            input_share=body.input_share,
-            prompt=body.prompt,
-            output=body.output,
-            cloud=body.cloud,
-            spot=body.spot,
-            on_prem=body.on_prem,
-        )[1]
+    def cost(body: CostQuery) -> dict[str, Any]:
+        body.reject_files()
+        return services.run_cost(body).to_dict()
 
     @app.get("/api/docs", response_class=HTMLResponse)
     def docs() -> str:

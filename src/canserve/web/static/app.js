@@ -99,8 +99,9 @@ async function update() {
     if (mine !== generation) return;
     table($("latency-table"), ["", "p50", "p90", "p95", "p99"], [["TTFT", "ttft_s"], ["TPOT", "tpot_s"], ["end-to-end", "e2e_s"]]
       .map(([n, k]) => [n, ...["p50", "p90", "p95", "p99"].map((p) => ms(sim[k][p]))]));
-    const plan = await api("/api/plan", {...model, users, prompt, output, latency_s: num("latency"), max_context: context,
-      quant: quant ? [quant] : null});
+    const latency = num("latency");
+    const plan = await api("/api/plan", {...model, users, prompt, output, context, gpu, quant,
+      slo: latency ? `e2e_p95=${latency}s` : null});
     if (mine !== generation) return;
     table($("plans"), ["#", "GPUs", "tp × replicas", "format", "$/hour", "$/1M out", "e2e p95"],
       plan.plans.map((p, i) => [i + 1, `${p.gpu_count} × ${p.gpu}`, `${p.tensor_parallel_size} × ${p.replicas}`,

@@ -1,0 +1,440 @@
+"""How the command line shows results: tables that fit the terminal, strict JSON. No formulas.
+
+Every printed size says its unit (GB = 1e9 bytes, GiB = 2**30 bytes, via
+:mod:`canserve.units`); narrow terminals (under 100 columns) get compact tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from canserve import jsonable
+from canserve.memory import MemoryEstimate
+from canserve.perf import PerfEstimate
+from canserve.units import GB, GIB, TB, format_bytes, format_params
+
+__all__ = ["err", "out"]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+NARROW_COLUMNS = 100
+
+
+def narrow() -> bool:
+    return out.width < NARROW_COLUMNS
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(jsonable.dumps(data) + "\n")
+
+
+def gb_gib(num_bytes: int) -> tuple[str, str]:
+    return format_bytes(num_bytes, "GB"), format_bytes(num_bytes, "GiB")
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None or seconds != seconds else f"{seconds * 1e3:,.1f} ms"
+
+
+def print_memory(est: MemoryEstimate) -> None:
+    group = est.tensor_parallel_size * est.pipeline_parallel_size
+    title = (
+        f"{est.model} · {est.quantization} weights · KV {est.kv_cache_dtype} · {est.framework} · "
+        f"batch {est.batch} x {est.context:,} tokens"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("component")
+    per_gpu = group > 1
+    if per_gpu:
+        table.add_column(f"per GPU (of {group}) GB", justify="right")
+        table.add_column("per GPU GiB", justify="right")
+    table.add_column("GB", justify="right")
+    table.add_column("GiB", justify="right")
+    rows = [
+        ("weights", "weights_bytes"),
+        ("KV cache", "kv_cache_bytes"),
+        ("activations (peak)", "activation_bytes"),
+        ("framework overhead", "overhead_bytes"),
+        ("total", "total_bytes"),
+    ]
+    for label, key in rows:
+        cells = [*(gb_gib(est.per_gpu[key]) if per_gpu else ()), *gb_gib(getattr(est, key))]
+        table.add_row(label, *cells, style="bold" if key == "total_bytes" else None)
+    out.print(table)
+    load = est.per_gpu["weights_bytes"] + est.per_gpu["overhead_bytes"]
+    out.print(
+        f"params {format_params(est.params_total)} total, "
+        f"{format_params(est.params_active)} active · "
+        f"KV {est.kv_bytes_per_token:,} bytes/token, {format_bytes(est.kv_bytes_per_sequence)} "
+        f"per {est.context:,}-token sequence"
+    )
+    out.print(
+        f"to load: {format_bytes(load)} per GPU (weights + overhead); to serve {est.batch} x "
+        f"{est.context:,} tokens: {format_bytes(est.per_gpu['total_bytes'])} per GPU"
+    )
+    if est.gpu is not None and est.gpu_memory_bytes is not None:
+        print_verdict(est)
+    for note in est.notes:
+        out.print(f"note: {note}", style="dim")
+
+
+def print_verdict(est: MemoryEstimate) -> None:
+    assert est.gpu_memory_bytes is not None and est.usable_bytes_per_gpu is not None
+    verdict = "[green]FITS[/green]" if est.fits else "[red]DOES NOT FIT[/red]"
+    out.print(
+        f"{verdict} on {est.gpus} x {est.gpu} ({format_bytes(est.gpu_memory_bytes)} = "
+        f"{format_bytes(est.gpu_memory_bytes, 'GiB')} each; {est.headroom:.0%} headroom leaves "
+        f"{format_bytes(est.usable_bytes_per_gpu)} usable per GPU)"
+    )
+    out.print(
+        f"max concurrent sequences at {est.context:,} tokens: {est.max_concurrent_sequences:,} "
+        f"per replica; longest context at batch {est.batch}: {est.max_context_tokens:,} tokens"
+    )
+    if est.engine_max_concurrent_sequences is not None:
+        out.print(
+            f"{est.framework} with its default memory fraction would hold "
+            f"{est.engine_max_concurrent_sequences:,} such sequences"
+        )
+    for alloc in est.allocation:
+        out.print(
+            f"  {alloc.scheme:6s} KV allocation: {format_bytes(alloc.reserved_bytes_per_sequence)}"
+            f" reserved per sequence, {alloc.waste_fraction:.1%} wasted, "
+            f"max {alloc.max_concurrent_sequences:,} sequences"
+        )
+
+
+def print_perf(est: PerfEstimate) -> None:
+    out.print(
+        f"{est.model} · {est.quantization} · KV {est.kv_cache_dtype} · {est.framework} · "
+        f"{est.gpu} x{est.tensor_parallel_size * est.pipeline_parallel_size} (tp "
+        f"{est.tensor_parallel_size}, pp {est.pipeline_parallel_size}) · batch {est.batch} at "
+        f"{est.context:,} tokens"
+    )
+    table = Table(show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("decode step (whole batch)", ms(est.decode_step_s))
+    table.add_row("TPOT (per sequence)", ms(est.tpot_s))
+    table.add_row("decode throughput", f"{est.decode_tokens_per_s:,.0f} tok/s")
+    table.add_row("bound", est.bound)
+    table.add_row("prefill throughput", f"{est.prefill_tokens_per_s:,.0f} tok/s")
+    table.add_row("TTFT (prompt alone)", ms(est.ttft_s))
+    if est.ttft_with_decodes_s is not None:
+        table.add_row(f"TTFT beside {est.batch - 1} decodes", ms(est.ttft_with_decodes_s))
+    if est.e2e_s is not None:
+        table.add_row(f"end-to-end ({est.prompt} in, {est.output} out)", f"{est.e2e_s:,.2f} s")
+    table.add_row(
+        "article's bound (HBM / weights)", f"{est.bandwidth_bound_tokens_per_s:,.0f} tok/s"
+    )
+    out.print(table)
+    parts = ", ".join(f"{k.removesuffix('_s')} {ms(v)}" for k, v in est.breakdown_s.items())
+    out.print(f"decode step: {parts}")
+    for note in est.notes:
+        out.print(f"note: {note}", style="dim")
+
+
+def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
+    first = curve[0]
+    table = Table(
+        title=f"{first.model} on {first.gpu} · {first.quantization} · {first.framework} · "
+        f"context {first.context:,}",
+        title_justify="left",
+    )
+    for col in ("batch", "decode step", "TPOT", "tok/s", "tok/s per seq", "bound"):
+        table.add_column(col, justify="right")
+    for e in curve:
+        table.add_row(
+            str(e.batch),
+            ms(e.decode_step_s),
+            ms(e.tpot_s),
+            f"{e.decode_tokens_per_s:,.0f}",
+            f"{1 / e.tpot_s:,.1f}",
+            e.bound,
+        )
+    out.print(table)
+    if plot is not None:
+        out.print(f"plot written to {plot}")
+
+
+def print_sim(d: dict[str, Any]) -> None:
+    out.print(
+        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}) · "
+        f"{d['framework']} {d['scheduler']} batching · {d['requests']:,} requests in "
+        f"{d['duration_s']:,.1f} s"
+    )
+    if "max_rate_requests_per_s" in d:
+        out.print(f"highest rate meeting the SLOs: {d['max_rate_requests_per_s']:.2f} requests/s")
+    table = Table()
+    table.add_column("latency")
+    for col in ("p50", "p90", "p95", "p99", "mean"):
+        table.add_column(col, justify="right")
+    for key, label in (
+        ("ttft_s", "TTFT"),
+        ("tpot_s", "TPOT"),
+        ("itl_s", "ITL"),
+        ("e2e_s", "end-to-end"),
+        ("queue_s", "queueing"),
+    ):
+        table.add_row(label, *(ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+    out.print(table)
+    out.print(
+        f"throughput {d['throughput_requests_per_s']:,.2f} requests/s, "
+        f"{d['throughput_output_tokens_per_s']:,.0f} output tokens/s · mean batch "
+        f"{d['mean_batch']:,.1f} · KV used {d['mean_kv_utilization']:.0%} of "
+        f"{d['kv_capacity_tokens']:,} tokens · GPU busy {d['gpu_utilization']:.0%} · "
+        f"preemptions {d['preemptions']:,}"
+    )
+    for row in d["slo"]:
+        mark = "[green]met[/green]" if row["met"] else "[red]missed[/red]"
+        out.print(f"SLO {row['name']} <= {ms(row['target_s'])}: {ms(row['value_s'])} {mark}")
+    if d["goodput"] is not None:
+        out.print(f"goodput (requests meeting every SLO): {d['goodput']:.1%}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
+def usd(value: float) -> str:
+    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def print_cost(d: dict[str, Any]) -> None:
+    if "deployment" in d:
+        dep, price = d["deployment"], d["price"]
+        where = price.get("cloud", "on-prem") + (" spot" if price.get("spot") else "")
+        out.print(
+            f"{dep['model']} on {dep['gpu_count']} x {dep['gpu']} (tp "
+            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s)) · {where} · capacity "
+            f"{dep['capacity_tokens_per_s']:,.0f} tokens/s"
+        )
+    table = Table(
+        title=f"monthly cost, {d['tokens_per_day']:,.0f} tokens/day", title_justify="left"
+    )
+    table.add_column("item")
+    table.add_column("USD / month", justify="right")
+    for key, value in d["monthly_usd"].items():
+        table.add_row(key.removesuffix("_usd").replace("_", " "), usd(value))
+    table.add_row("total", usd(d["monthly_total_usd"]), style="bold")
+    out.print(table)
+    out.print(
+        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at "
+        f"{d['utilization']:.0%} utilization"
+    )
+    apis = Table(title="APIs for the same traffic", title_justify="left")
+    for col in ("API", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
+        apis.add_column(col, justify="left" if col == "API" else "right")
+    for a in d["apis"]:
+        be = a["break_even_tokens_per_day"]
+        apis.add_row(
+            a["name"],
+            usd(a["usd_per_million_input_tokens"]),
+            usd(a["usd_per_million_output_tokens"]),
+            usd(a["monthly_usd"]),
+            f"{be:,.0f}" if be is not None else "never (capacity)",
+        )
+    out.print(apis)
+    out.print(f"recommendation: [bold]{d['recommendation']}[/bold] — {d['recommendation_reason']}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
+Column = tuple[str, str, Any, bool]  # header, justify, cell function, kept when narrow
+
+
+def table_of(rows: list[Any], columns: list[Column], **kwargs: Any) -> Table:
+    """A table of ``rows``; in a narrow terminal only the columns marked to keep, and numbers
+    never wrap (a figure split over two lines reads as two figures)."""
+    cols = [c for c in columns if c[3] or not narrow()]
+    table = Table(**kwargs)
+    for header, justify, _, _ in cols:
+        table.add_column(header, justify=justify, no_wrap=justify == "right")  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(str(cell(row)) for _, _, cell, _ in cols))
+    return table
+
+
+def _plan_columns(several_models: bool) -> list[Column]:
+    def pred(p: dict[str, Any], key: str, stat: str) -> Any:
+        return p["predicted"][key][stat]
+
+    return [
+        ("#", "right", lambda p: p["_rank"], True),
+        ("model", "left", lambda p: p["model"].split("/")[-1], several_models),
+        ("GPUs", "left", lambda p: f"{p['gpu_count']} x {p['gpu']}", True),
+        (
+            "tp x pp x rep",
+            "right",
+            lambda p: f"{p['tensor_parallel_size']}x{p['pipeline_parallel_size']}x{p['replicas']}",
+            True,
+        ),
+        ("format", "left", lambda p: p["quantization"], True),
+        ("batch", "right", lambda p: p["max_num_seqs"], False),
+        ("$/hour", "right", lambda p: usd(p["cost_usd_per_hour"]), True),
+        ("$/1M out", "right", lambda p: usd(p["cost_usd_per_million_output_tokens"]), False),
+        ("TTFT p95", "right", lambda p: ms(pred(p, "ttft_s", "p95")), True),
+        ("TPOT p99", "right", lambda p: ms(pred(p, "tpot_s", "p99")), False),
+        ("e2e p95", "right", lambda p: f"{pred(p, 'e2e_s', 'p95'):,.2f} s", True),
+        ("GPU busy", "right", lambda p: f"{p['predicted']['gpu_utilization']:.0%}", False),
+    ]
+
+
+def print_plan(d: dict[str, Any], report: Path | None) -> None:
+    r = d["requirements"]
+    who = f"{r['users']} users" if r["users"] is not None else f"{r['rate']:g} requests/s"
+    targets = ", ".join(
+        f"{t['metric'].removesuffix('_s')}_{t['stat']} <= {t['target_s']:g} s"
+        for t in r.get("slos", [])
+    )
+    out.print(
+        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens"
+        + (f", targets {targets}" if targets else "")
+        + f" -> required {d['required_output_tokens_per_s']:,.0f} output tokens/s "
+        f"({d['searched']} layouts searched)"
+    )
+    rows = [{**p, "_rank": i} for i, p in enumerate(d["plans"], 1)]
+    table = table_of(
+        rows,
+        _plan_columns("," in d["model"]),
+        title="plans, cheapest first",
+        title_justify="left",
+    )
+    out.print(table)
+    if d["plans"]:
+        best = d["plans"][0]
+        out.print("checklist for plan 1:")
+        for item in best["checklist"]:
+            colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
+            out.print(
+                f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}"
+            )
+        out.print("deploy plan 1:")
+        out.print(best["vllm_command"], markup=False, highlight=False)
+    if d["rejected"]:
+        out.print(f"rejected (sample of {len(d['rejected'])}):")
+        for rj in d["rejected"][:8]:
+            out.print(
+                f"  {rj['gpu']} {rj['quantization']} tp{rj['tensor_parallel_size']}: "
+                f"{rj['reason']}",
+                style="dim",
+            )
+    if report is not None:
+        out.print(f"report written to {report}")
+    for note in d["notes"]:
+        out.print(f"note: {note}", style="dim")
+
+
+def print_bench(d: dict[str, Any]) -> None:
+    state = "" if d["complete"] else " (stopped early: partial results)"
+    out.print(
+        f"{d['url']} · {d['model']} · {d['succeeded']}/{d['requests']} requests succeeded "
+        f"in {d['duration_s']:.1f} s{state}"
+    )
+    table = Table()
+    table.add_column("latency")
+    for col in ("p50", "p90", "p95", "p99", "mean"):
+        table.add_column(col, justify="right")
+    for key, label in (
+        ("ttft_s", "TTFT"),
+        ("tpot_s", "TPOT"),
+        ("itl_s", "ITL"),
+        ("e2e_s", "end-to-end"),
+    ):
+        table.add_row(label, *(ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+    out.print(table)
+    out.print(
+        f"throughput {d['throughput_requests_per_s']:.2f} requests/s, "
+        f"{d['throughput_output_tokens_per_s']:.1f} output tokens/s · mean output "
+        f"{d['mean_output_tokens']:.1f} tokens · errors {d['errors']}"
+    )
+    for e in d["error_samples"]:
+        out.print(f"error: {e}", style="red")
+    if d["goodput"] is not None:
+        out.print(f"goodput: {d['goodput']:.1%}")
+
+
+def print_models(rows: list[dict[str, Any]]) -> None:
+    columns: list[Column] = [
+        ("id", "left", lambda r: r["id"], True),
+        ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
+        ("type", "left", lambda r: r["model_type"], False),
+        ("params", "right", lambda r: format_params(r["params_total"]), True),
+        ("active", "right", lambda r: format_params(r["params_active"]), True),
+        ("max context", "right", lambda r: f"{r['max_position_embeddings']:,}", False),
+    ]
+    out.print(table_of(rows, columns, title=f"{len(rows)} models (params in billions)"))
+
+
+def print_gpus(rows: list[dict[str, Any]]) -> None:
+    def flops(r: dict[str, Any], dtype: str) -> str:
+        value = r["peak_flops"].get(dtype)
+        return f"{value / TB:,.0f}" if value else "-"
+
+    columns: list[Column] = [
+        ("id", "left", lambda r: r["id"], True),
+        ("alias", "left", lambda r: r["aliases"][0] if r["aliases"] else "", False),
+        ("memory GB", "right", lambda r: f"{r['memory_bytes'] / GB:,.1f}", True),
+        ("memory GiB", "right", lambda r: f"{r['memory_bytes'] / GIB:,.1f}", False),
+        ("HBM TB/s", "right", lambda r: f"{r['hbm_bytes_per_s'] / TB:.2f}", True),
+        ("bf16 TFLOP/s", "right", lambda r: flops(r, "bf16"), True),
+        ("fp8 TFLOP/s", "right", lambda r: flops(r, "fp8"), False),
+        ("link GB/s", "right", lambda r: f"{r['interconnect_bytes_per_s'] / GB:,.0f}", False),
+        ("TDP W", "right", lambda r: f"{r['tdp_watts']:,.0f}", False),
+    ]
+    out.print(table_of(rows, columns, title=f"{len(rows)} GPUs (dense peaks, decimal units)"))
+
+
+def print_quants(rows: list[dict[str, Any]]) -> None:
+    columns: list[Column] = [
+        ("id", "left", lambda r: r["id"], True),
+        ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
+        ("description", "left", lambda r: r["description"], True),
+    ]
+    out.print(table_of(rows, columns, title="quantization formats"))
+
+
+def print_frameworks(rows: list[dict[str, Any]]) -> None:
+    columns: list[Column] = [
+        ("id", "left", lambda r: r["id"], True),
+        ("name", "left", lambda r: r["name"], False),
+        ("KV allocation", "left", lambda r: r["kv_allocation"], True),
+        ("block", "right", lambda r: r["kv_block_size_tokens"], True),
+        ("memory knob", "left", lambda r: r["memory_fraction"], False),
+        ("overhead GiB", "right", lambda r: f"{r['overhead_bytes'] / GIB:.2f}", True),
+    ]
+    out.print(table_of(rows, columns, title="framework profiles"))
+
+
+def print_compare(result: dict[str, Any]) -> None:
+    def value(r: dict[str, Any], key: str) -> str:
+        timed = r["metric"].split()[0] in ("ttft", "tpot", "e2e")
+        v = r[key]
+        if v is None or v != v:
+            return "-"
+        return ms(v) if timed else f"{v:,.2f}"
+
+    columns: list[Column] = [
+        ("metric", "left", lambda r: r["metric"], True),
+        ("measured", "right", lambda r: value(r, "measured"), True),
+        ("predicted", "right", lambda r: value(r, "predicted"), True),
+        (
+            "error",
+            "right",
+            lambda r: "-" if r["error"] != r["error"] else f"{r['error']:+.1%}",
+            True,
+        ),
+    ]
+    out.print(
+        table_of(
+            result["rows"],
+            columns,
+            title=f"{result['model']} on {result['gpu']} ({result['framework']}), "
+            f"calibration: {result['calibration']}",
+            title_justify="left",
+        )
+    )
+    mae = result["median_abs_error"]
+    out.print("median absolute error " + ("-" if mae != mae else f"{mae:.1%}"))
