@@ -1,7 +1,5 @@
 """The article's memory tables, recomputed: the docs page is current and the key claims hold."""
 
-import pytest
-
 from canserve import get_model
 from tests.conftest import ROOT, load_script
 from tests.helpers import memory
@@ -11,14 +9,6 @@ article = load_script("article_memory")
 
 def test_docs_page_is_current():
     assert (ROOT / "docs/article-memory.md").read_text() == article.render()
-
-
-def test_article_kv_table_is_its_formula_at_one_byte_in_gib():
-    spec = get_model("llama-3.1-70b")
-    for context, figures in article.ARTICLE_KV_70B.items():
-        for batch, figure in zip((1, 8, 32), figures, strict=True):
-            one_byte_gib = 2 * spec.num_hidden_layers * spec.hidden_size * context * batch / 2**30
-            assert one_byte_gib == pytest.approx(figure, rel=0.01)
 
 
 def test_real_kv_is_gqa_sized():
@@ -45,12 +35,6 @@ article_perf = load_script("article_perf")
 
 def test_perf_docs_page_is_current():
     assert (ROOT / "docs/article-perf.md").read_text() == article_perf.render()
-
-
-def test_article_max_throughput_is_its_bandwidth_formula():
-    for bw, small, large in article_perf.ARTICLE_MAX.values():
-        assert bw / 3.5 == pytest.approx(small, rel=0.01)
-        assert bw / 35 == pytest.approx(large, rel=0.02)
 
 
 def test_real_batch_1_is_below_the_bandwidth_bound_but_above_the_article_table():

@@ -5,7 +5,9 @@
 with the headroom the production checklist asks for (20% by default) and how far it stretches:
 the most concurrent sequences at that context and the longest context at that batch.
 
-Accounting, per GPU of the group (the busiest one):
+Accounting, per GPU of the group (``per_gpu``: the busiest one; the top-level figures are replica
+totals that add up: ``total_bytes = weights_bytes + kv_cache_bytes + activation_bytes +
+overhead_bytes``, with the weights counted once and the KV cache as every stage holds it):
 
 * weights: exact per tensor for the quantization format (:mod:`canserve.weights`), sharded the
   way vLLM shards them (KV heads replicated when ``tp > num_key_value_heads``; MLA latent and
@@ -190,8 +192,10 @@ def estimate_memory(
     weights = weights_breakdown(spec, fmt, tp_size, pp_size)
     layout = kv_layout(spec, tp_size)
     pp_share = _pp_fraction(spec, pp_size)
-    kv_seq_gpu = int(_kv_seq_bytes(layout, ctx, bits, block) * pp_share)
+    kv_seq_rank = _kv_seq_bytes(layout, ctx, bits, block)  # every layer, one tensor-parallel rank
+    kv_seq_gpu = int(kv_seq_rank * pp_share)  # the busiest pipeline stage's share
     kv_gpu = batch * kv_seq_gpu
+    kv_total = batch * kv_seq_rank * tp_size  # all stages' shares on all ranks
     act_gpu = act(batch)
     prefill_fwd, prefill_logits = _activation_parts(spec, fw, tp_size, chunk, seqs)
     decode_fwd, decode_logits = _activation_parts(spec, fw, tp_size, batch, batch)
@@ -212,12 +216,12 @@ def estimate_memory(
         params_total=spec.params_total,
         params_active=spec.params_active,
         weights_bytes=weights.total_bytes,
+        total_bytes=weights.total_bytes + kv_total + (act_gpu + overhead_gpu) * group,
         kv_bytes_per_token=math.ceil(per_token_bits / 8),
         kv_bytes_per_sequence=_kv_seq_bytes(logical, ctx, bits, block),
-        kv_cache_bytes=kv_gpu * group,
+        kv_cache_bytes=kv_total,
         activation_bytes=act_gpu * group,
         overhead_bytes=overhead_gpu * group,
-        total_bytes=total_gpu * group,
         per_gpu=dict(
             weights_bytes=weights.per_gpu_bytes,
             kv_cache_bytes=kv_gpu,
@@ -261,13 +265,18 @@ def estimate_memory(
 
 
 def _max_sequences(budget: int, kv_seq: int, act: Any) -> int:
-    """Most sequences n with n * kv_seq + act(n) <= budget (act grows with n)."""
+    """Most sequences n with n * kv_seq + act(n) <= budget (both terms grow with n): a binary
+    search, since act(n) (the sampler's logits rows) can outgrow the budget at large n."""
     if kv_seq <= 0:
         return MAX_BATCH
-    n = max(0, budget // kv_seq)
-    while n > 0 and n * kv_seq + act(n) > budget:
-        n = max(0, min(n - 1, (budget - act(n)) // kv_seq))
-    return int(n)
+    low, high = 0, min(MAX_BATCH, max(0, budget // kv_seq))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if mid * kv_seq + act(mid) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return int(low)
 
 
 def _fit(
@@ -299,11 +308,12 @@ def _fit(
     engine_budget = None
     engine_seqs = None
     if fw.has_memory_fraction:
-        engine_budget = (
+        engine_budget = max(  # nothing left (not a negative budget) when the weights overflow
+            0,
             int(device.memory_bytes * fw.memory_fraction_default)
             - fixed_gpu
             + fw.cuda_context_bytes  # vLLM counts the CUDA context outside its fraction
-            - act(batch)
+            - act(batch),
         )
         engine_seqs = max(0, engine_budget // max(1, seq_bytes(ctx)))
     paged_block = fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 16
