@@ -33,7 +33,7 @@ from canserve.queries import (
 )
 from canserve.units import GB, TB
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 app = typer.Typer(
     name="canserve",
@@ -749,23 +749,28 @@ def _announce_on_terminal() -> None:
         log.setLevel(logging.INFO)
 
 
-def main() -> None:
-    """Console entry point: errors are one line on stderr and exit status 2."""
-    if len(sys.argv) == 1:
-        sys.argv.append("--help")
-    _announce_on_terminal()
+def run(argv: list[str]) -> int:
+    """Run the command line on ``argv`` (without the program name); return the exit status.
+    Errors are one ``error:`` line on stderr and status 2; nothing else escapes."""
     try:
-        app(standalone_mode=False)
+        app(args=argv or ["--help"], prog_name="canserve", standalone_mode=False)
     except CanserveError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2)
+        return 2
     except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
         sys.stderr.write(f"error: {message} (see: canserve --help)\n")
-        sys.exit(2)
+        return 2
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code or 0)
     except typer.Abort:
         sys.stderr.write("aborted\n")
-        sys.exit(130)
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    _announce_on_terminal()
+    sys.exit(run(sys.argv[1:]))
