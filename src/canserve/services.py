@@ -23,7 +23,7 @@ from canserve.errors import InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
 from canserve.perf import PerfEstimate, estimate_perf, load_calibration, sweep_batch
 from canserve.plan import PlanResult, Requirements, plan_deployment
-from canserve.plan.search import rank_plans
+from canserve.plan.search import SearchOptions, check_search_size, rank_plans
 from canserve.queries import (
     CompareQuery,
     CostQuery,
@@ -56,11 +56,6 @@ __all__ = [
     "run_simulate",
     "serving_from",
 ]
-
-# With no latency target at all, the planner sizes for the article's chat target (issue 13 makes
-# this explicit in the output).
-DEFAULT_PLAN_SLO = "e2e_p95=5s"
-
 
 def resolve_model(query: Query, spec: ModelSpec | None = None) -> ModelSpec:
     """The query's model: ``spec`` when the interface already read one (a GGUF file, the
@@ -156,41 +151,70 @@ def run_simulate(query: SimulateQuery, spec: ModelSpec | None = None) -> Simulat
     return SimulateReport(result)
 
 
-def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResult:
-    """``canserve plan`` for one or several candidate models, their plans ranked together."""
-    if specs is None:
-        names = split_names("model", query.model) or []
-        specs = (
-            [resolve_model(query)]
-            if query.config is not None or len(names) <= 1
-            else [get_model(n) for n in names]
-        )
-    slos = parse_slos(query.slo or DEFAULT_PLAN_SLO)
-    req = Requirements(
+def _plan_specs(query: PlanQuery, specs: list[ModelSpec] | None) -> list[ModelSpec]:
+    if specs is not None:
+        return specs
+    names = split_names("model", query.model) or []
+    if query.config is not None or len(names) <= 1:
+        return [resolve_model(query)]
+    return [get_model(n) for n in names]
+
+
+def _requirements(query: PlanQuery) -> Requirements:
+    """The query's traffic and targets: only the SLOs given (no hidden latency target)."""
+    return Requirements(
         prompt=query.prompt,
         output=query.output,
         users=query.users,
         rate=query.rate,
         think_s=query.think_s,
-        slos=tuple(slos),
+        slos=tuple(parse_slos(query.slo)),
         peak_factor=query.peak_factor,
         context=query.context,
         headroom=query.headroom,
     )
+
+
+def _check_lengths(query: PlanQuery, specs: list[ModelSpec]) -> None:
     for s in specs:
-        if query.prompt + query.output > s.max_position_embeddings:
-            raise InvalidInputError(
-                f"a request of {query.prompt:,} + {query.output:,} tokens exceeds "
-                f"{s.model_id}'s context of {s.max_position_embeddings:,}"
+        longest = query.context or query.prompt + query.output
+        if longest > s.max_position_embeddings:
+            what = (
+                f"context {query.context:,}"
+                if query.context
+                else f"a request of {query.prompt:,} + {query.output:,} tokens"
             )
+            raise InvalidInputError(
+                f"{what} exceeds {s.model_id}'s context of {s.max_position_embeddings:,}"
+            )
+
+
+def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResult:
+    """``canserve plan`` for one or several candidate models, their plans ranked together. The
+    search size is checked before any work starts."""
+    specs = _plan_specs(query, specs)
+    req = _requirements(query)
+    _check_lengths(query, specs)
+    gpus = split_names("gpu", query.gpu)
+    quants = split_names("quant", query.quant)
+    check_search_size(
+        specs,
+        SearchOptions(
+            gpus=tuple(gpus) if gpus else None,
+            quants=tuple(quants) if quants else None,
+            cloud=query.cloud,
+            spot=query.spot,
+        ),
+    )
     results = [
         plan_deployment(
             s,
             req,
             top=query.top,
             rank=query.rank,
-            gpus=split_names("gpu", query.gpu),
-            quants=split_names("quant", query.quant),
+            gpus=gpus,
+            quants=quants,
+            max_gpus=query.gpus,
             cloud=query.cloud,
             spot=query.spot,
             framework=query.framework,
@@ -207,10 +231,15 @@ def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResu
         model=", ".join(r.model for r in results),
         required_output_tokens_per_s=results[0].required_output_tokens_per_s,
         requirements=results[0].requirements,
+        targets=results[0].targets,
         plans=plans[: query.top],
         rejected=[rj for r in results for rj in r.rejected][:40],
         searched=sum(r.searched for r in results),
-        notes=[n for r in results for n in r.notes if not plans or "no configuration" not in n],
+        notes=list(
+            dict.fromkeys(
+                n for r in results for n in r.notes if not plans or "no configuration" not in n
+            )
+        ),
     )
 
 

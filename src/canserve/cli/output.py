@@ -261,10 +261,14 @@ def _plan_columns(several_models: bool) -> list[Column]:
     def pred(p: dict[str, Any], key: str, stat: str) -> Any:
         return p["predicted"][key][stat]
 
+    model: list[Column] = (
+        [("model", "left", lambda p: p["model"].split("/")[-1], True)] if several_models else []
+    )
     return [
         ("#", "right", lambda p: p["_rank"], True),
-        ("model", "left", lambda p: p["model"].split("/")[-1], several_models),
+        *model,
         ("GPUs", "left", lambda p: f"{p['gpu_count']} x {p['gpu']}", True),
+        ("cloud", "left", lambda p: p["price"]["cloud"], False),
         (
             "tp x pp x rep",
             "right",
@@ -278,23 +282,65 @@ def _plan_columns(several_models: bool) -> list[Column]:
         ("TTFT p95", "right", lambda p: ms(pred(p, "ttft_s", "p95")), True),
         ("TPOT p99", "right", lambda p: ms(pred(p, "tpot_s", "p99")), False),
         ("e2e p95", "right", lambda p: f"{pred(p, 'e2e_s', 'p95'):,.2f} s", True),
-        ("GPU busy", "right", lambda p: f"{p['predicted']['gpu_utilization']:.0%}", False),
+        ("util", "right", lambda p: f"{p['utilization']:.0%}", False),
     ]
+
+
+def _target_text(t: dict[str, Any]) -> str:
+    value, unit = t["value"], t["unit"]
+    if value is None:
+        return f"{t['name']}: none"
+    if unit == "s":
+        shown = f"<= {value * 1e3:,.3g} ms" if value < 1 else f"<= {value:,.3g} s"
+    elif unit == "fraction":
+        shown = f"{value:.0%}"
+    elif unit == "x":
+        shown = f"{value:g}x"
+    else:
+        shown = f"{value:,} {unit}"
+    return f"{t['name']} {shown} ({t['origin']}{': ' + t['note'] if t['note'] else ''})"
+
+
+def print_targets(d: dict[str, Any]) -> None:
+    out.print("targets and assumptions:")
+    for t in d["targets"]:
+        out.print(f"  {_target_text(t)}", markup=False, highlight=False)
+
+
+def _print_plan_one(best: dict[str, Any]) -> None:
+    out.print(
+        f"plan 1: {best['instances']} x {best['instance_type']}, "
+        f"${best['price']['usd_per_instance_hour']:,.2f}/h each "
+        f"({best['price']['source_date']}); max_model_len {best['max_model_len']:,} "
+        f"({best['max_model_len_source']})",
+        markup=False,
+        highlight=False,
+    )
+    out.print("checklist for plan 1:")
+    for item in best["checklist"]:
+        colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
+        out.print(f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}")
+    if best["prepare_command"]:
+        out.print("prepare the weights first:")
+        out.print(best["prepare_command"], markup=False, highlight=False)
+    out.print("deploy plan 1:")
+    out.print(best["vllm_command"], markup=False, highlight=False)
 
 
 def print_plan(d: dict[str, Any], report: Path | None) -> None:
     r = d["requirements"]
     who = f"{r['users']} users" if r["users"] is not None else f"{r['rate']:g} requests/s"
-    targets = ", ".join(
-        f"{t['metric'].removesuffix('_s')}_{t['stat']} <= {t['target_s']:g} s"
-        for t in r.get("slos", [])
+    required = d["required_output_tokens_per_s"]
+    sizing = (
+        f"required {required:,.0f} output tokens/s"
+        if required is not None
+        else "sized for concurrency (no latency target)"
     )
     out.print(
-        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens"
-        + (f", targets {targets}" if targets else "")
-        + f" -> required {d['required_output_tokens_per_s']:,.0f} output tokens/s "
+        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens -> {sizing} "
         f"({d['searched']} layouts searched)"
     )
+    print_targets(d)
     rows = [{**p, "_rank": i} for i, p in enumerate(d["plans"], 1)]
     table = table_of(
         rows,
@@ -304,15 +350,7 @@ def print_plan(d: dict[str, Any], report: Path | None) -> None:
     )
     out.print(table)
     if d["plans"]:
-        best = d["plans"][0]
-        out.print("checklist for plan 1:")
-        for item in best["checklist"]:
-            colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
-            out.print(
-                f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}"
-            )
-        out.print("deploy plan 1:")
-        out.print(best["vllm_command"], markup=False, highlight=False)
+        _print_plan_one(d["plans"][0])
     if d["rejected"]:
         out.print(f"rejected (sample of {len(d['rejected'])}):")
         for rj in d["rejected"][:8]:
