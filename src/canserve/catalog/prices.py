@@ -24,6 +24,7 @@ __all__ = [
     "PurchasePrice",
     "cloud_prices",
     "gpu_hour_price",
+    "has_purchase_price",
     "offerings",
     "price_layout",
     "purchase_price",
@@ -217,6 +218,10 @@ def price_layout(
         f"{replicas} replica(s) of {gpus_per_replica} x {gpu_id} need more than "
         f"--gpus {max_gpus} GPUs on the instances sold"
     )
+
+
+def has_purchase_price(gpu_id: str) -> bool:
+    return any(p.gpu == gpu_id for p in _purchases())
 
 
 def purchase_price(gpu_id: str) -> PurchasePrice:

@@ -202,14 +202,21 @@ def usd(value: float) -> str:
     return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
 
 
+def _money_per_m(value: float | None) -> str:
+    return "-" if value is None else usd(value)
+
+
 def print_cost(d: dict[str, Any]) -> None:
     if "deployment" in d:
         dep, price = d["deployment"], d["price"]
         where = price.get("cloud", "on-prem") + (" spot" if price.get("spot") else "")
+        shape = f"{price['instances']} x {price['instance']}" if "instance" in price else "bought"
         out.print(
             f"{dep['model']} on {dep['gpu_count']} x {dep['gpu']} (tp "
-            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s)) · {where} · capacity "
-            f"{dep['capacity_tokens_per_s']:,.0f} tokens/s"
+            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s); {shape}) · {where} · "
+            f"capacity {dep['capacity_tokens_per_s']:,.0f} tokens/s",
+            markup=False,
+            highlight=False,
         )
     table = Table(
         title=f"monthly cost, {d['tokens_per_day']:,.0f} tokens/day", title_justify="left"
@@ -220,24 +227,35 @@ def print_cost(d: dict[str, Any]) -> None:
         table.add_row(key.removesuffix("_usd").replace("_", " "), usd(value))
     table.add_row("total", usd(d["monthly_total_usd"]), style="bold")
     out.print(table)
+    used = d["utilization_at_volume"]
     out.print(
-        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at "
-        f"{d['utilization']:.0%} utilization"
+        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at your "
+        f"volume"
+        + (f" ({used:.0%} of capacity)" if used is not None else "")
+        + f"; {_money_per_m(d['self_hosted_usd_per_million_tokens_at_target_utilization'])} "
+        f"at the {d['utilization']:.0%} target utilization"
     )
     apis = Table(title="APIs for the same traffic", title_justify="left")
-    for col in ("API", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
-        apis.add_column(col, justify="left" if col == "API" else "right")
+    for col in ("API", "tier", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
+        apis.add_column(col, justify="left" if col in ("API", "tier") else "right")
     for a in d["apis"]:
         be = a["break_even_tokens_per_day"]
         apis.add_row(
-            a["name"],
+            a["name"] + ("" if a["compared"] else " (not compared)"),
+            a["tier"],
             usd(a["usd_per_million_input_tokens"]),
             usd(a["usd_per_million_output_tokens"]),
             usd(a["monthly_usd"]),
-            f"{be:,.0f}" if be is not None else "never (capacity)",
+            f"{be:,.0f}" if be is not None else "never",
         )
     out.print(apis)
     out.print(f"recommendation: [bold]{d['recommendation']}[/bold] — {d['recommendation_reason']}")
+    for alt in d.get("alternatives", [])[:3]:
+        out.print(
+            f"  alternative: {alt['gpu_count']} x {alt['gpu']} ({alt['cloud'] or 'on-prem'}) "
+            f"{usd(alt['monthly_total_usd'])}/month",
+            style="dim",
+        )
     for note in d["notes"]:
         out.print(f"note: {note}", style="dim")
 

@@ -19,7 +19,12 @@ from canserve.catalog.quant import QuantFormat
 __all__ = ["MODEL_DIR", "Weights", "resolve_weights"]
 
 MODEL_DIR = "/models"  # where a quantization step writes; the Kubernetes manifest mounts it
-_ON_LOAD = {"fp8": "fp8", "nf4": "bitsandbytes", "nf4-dq": "bitsandbytes", "bnb-int8": "bitsandbytes"}
+_ON_LOAD = {
+    "fp8": "fp8",
+    "nf4": "bitsandbytes",
+    "nf4-dq": "bitsandbytes",
+    "bnb-int8": "bitsandbytes",
+}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from canserve.sim import SimResult
 if TYPE_CHECKING:
     from canserve.plan.requirements import Requirements
 
-__all__ = ["Load", "Lengths", "checklist"]
+__all__ = ["Lengths", "Load", "checklist"]
 
 
 @dataclass(frozen=True)

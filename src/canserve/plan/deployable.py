@@ -26,7 +26,9 @@ def weights_of(cfg: ServingConfig) -> Weights:
     return resolve_weights(spec.model_id, cfg.quant, spec.checkpoint_quantization)
 
 
-def plan_lengths(cfg: ServingConfig, request_tokens: int, batch: int, context: int | None) -> Lengths:
+def plan_lengths(
+    cfg: ServingConfig, request_tokens: int, batch: int, context: int | None
+) -> Lengths:
     """The planned ``max_model_len`` for one replica running ``batch`` sequences (see module
     docstring); raises InvalidInputError when a given ``context`` does not fit."""
     spec = cfg.model

@@ -166,7 +166,5 @@ class Requirements:
         return rows
 
 
-def _row(
-    name: str, value: float | None, unit: str, origin: str, note: str = ""
-) -> dict[str, Any]:
+def _row(name: str, value: float | None, unit: str, origin: str, note: str = "") -> dict[str, Any]:
     return dict(name=name, value=value, unit=unit, origin=origin, note=note)

@@ -316,7 +316,11 @@ def _slice_workload(
         requests = min(max(opts.simulate_requests, 6 * n), MAX_SIM_REQUESTS)
         think = 0.0 if users is not None else req.think_s
         traffic = Workload(
-            str(req.prompt), str(req.output), users=n, think_s=think, requests=requests,
+            str(req.prompt),
+            str(req.output),
+            users=n,
+            think_s=think,
+            requests=requests,
             seed=opts.seed,
         )
     else:
@@ -358,7 +362,9 @@ def _served(req: Requirements, res: SimResult, factor: float) -> float:
     return req.users * factor * req.output / (res.e2e_s["mean"] + req.think_s)
 
 
-def saturation_capacity(cand: Candidate, replicas: int, req: Requirements, opts: SearchOptions) -> float:
+def saturation_capacity(
+    cand: Candidate, replicas: int, req: Requirements, opts: SearchOptions
+) -> float:
     """Steady-state output tokens/s the deployment sustains flat out: a closed loop that keeps
     every batch slot busy, by Little's law (tokens per request over the mean time in system)."""
     users = math.ceil(SATURATING_USERS_PER_SEQ * cand.cap.batch * replicas)
@@ -416,7 +422,9 @@ def _confirm(
     reason = "; ".join(
         f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s" for s in missed
     )
-    rejected.append(_reject_cand(cand, f"{reason} (simulated with up to {cand.replicas - 1} replicas)"))
+    rejected.append(
+        _reject_cand(cand, f"{reason} (simulated with up to {cand.replicas - 1} replicas)")
+    )
     return None
 
 
@@ -537,9 +545,7 @@ def confirm_finalists(
     return [build_plan(spec, req, c, r, opts) for c, r in confirmed[:top]]
 
 
-def plan_notes(
-    req: Requirements, plans: list[Plan], rejected: list[dict[str, Any]]
-) -> list[str]:
+def plan_notes(req: Requirements, plans: list[Plan], rejected: list[dict[str, Any]]) -> list[str]:
     """Step 5: why nothing fits, or what to know about the plans."""
     notes = []
     if not plans:
