@@ -279,3 +279,27 @@ def test_plan_deployment_reads_as_named_steps():
     assert len(body) < 70
     for step in ("search_layouts", "apply_budget", "order_candidates", "confirm_finalists"):
         assert hasattr(plan_search, step) and step in "\n".join(body)
+
+
+@pytest.mark.parametrize("flag", ["--context", "--max-context"])
+def test_cli_refuses_a_negative_context(flag):
+    """It used to print --max-model-len -1."""
+    from tests.conftest import run_cli
+
+    proc = run_cli("plan", "llama-3.1-70b", "--users", "5", flag, "-1")
+    assert proc.returncode == 2 and "context" in proc.stderr and "-1" not in proc.stdout
+
+
+def test_cli_plan_from_a_config_file_writes_a_report(tmp_path):
+    from tests.conftest import ROOT, run_cli
+
+    config = ROOT / "src/canserve/catalog/data/models/Qwen__Qwen3-0.6B.json"
+    report = tmp_path / "r.html"
+    proc = run_cli(
+        "plan", "--config", str(config), "--rate", "2", "--gpu", "L4", "--report", str(report)
+    )
+    assert proc.returncode == 0, proc.stderr
+    page = report.read_text()
+    assert "<svg" in page and "Targets and assumptions" in page and "vllm serve" in page
+    assert "targets and assumptions:" in proc.stdout
+    assert "latency: none" in proc.stdout  # no hidden target, printed as such

@@ -34,16 +34,19 @@ def kubernetes_manifest(d: Deployment) -> str:
     gpus = d.gpus_per_replica
     resource = GPU_RESOURCE.get(d.vendor, "nvidia.com/gpu")
     command = vllm_command(d).splitlines()[-1]
-    probe = {"httpGet": {"path": "/health", "port": d.port}, "periodSeconds": 10}
+
+    def probe() -> dict[str, Any]:  # a fresh dict each time: no YAML anchors in the output
+        return {"httpGet": {"path": "/health", "port": d.port}, "periodSeconds": 10}
+
     container: dict[str, Any] = {
         "name": "vllm",
         "image": engine_image("vllm", d.vendor),
         "command": shlex.split(command),
         "ports": [{"containerPort": d.port, "name": "http"}],
         "resources": {"limits": {resource: gpus}, "requests": {resource: gpus}},
-        "readinessProbe": {**probe, "initialDelaySeconds": 60, "failureThreshold": 3},
-        "livenessProbe": {**probe, "initialDelaySeconds": 600, "failureThreshold": 6},
-        "startupProbe": {**probe, "failureThreshold": 120},
+        "readinessProbe": {**probe(), "initialDelaySeconds": 60, "failureThreshold": 3},
+        "livenessProbe": {**probe(), "initialDelaySeconds": 600, "failureThreshold": 6},
+        "startupProbe": {**probe(), "failureThreshold": 120},
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
         "env": [
             {
