@@ -164,13 +164,16 @@ def _bands_section() -> list[str]:
     lines = [
         "## Recommendation by daily volume",
         "",
-        "canserve recomputes the bands from the inputs: against the cheapest API, "
-        "**api** below half the break-even volume, **hybrid** between half and the full "
-        "break-even, **self-host** above it (and within the deployment's capacity). For "
-        "the article's 7B-on-H100 setup with hidden costs:",
+        "canserve recomputes the bands from the inputs, against the cheapest API listed (all "
+        "tiers; `cost --tier` or `--api` narrows the comparison): **self-host** only when the "
+        "self-hosted month (GPUs added as the volume grows, at most 60% utilized, plus the "
+        "hidden costs) costs no more than that API's bill for the same tokens, **hybrid** up "
+        "to twice that bill (the article's half-the-break-even band), **api** above. For the "
+        "article's 7B-on-H100 setup:",
         "",
-        "| daily tokens | article | canserve |",
-        "|---:|---|---|",
+        "| daily tokens | article | canserve | H100s | self-hosted $/month | cheapest API "
+        "$/month |",
+        "|---:|---|---|---:|---:|---:|",
     ]
     _, model, quant, gpu, tp, usd_h, *_ = ARTICLE_SETUPS[0]
     tokens_s, _ = _capacity(model, quant, gpu, tp)
@@ -179,7 +182,11 @@ def _bands_section() -> list[str]:
         est = estimate_cost(
             tokens_per_day=volume, usd_per_hour=usd_h, capacity_tokens_per_s=tokens_s
         )
-        lines.append(f"| {volume:,.0f} | {band} | {est.recommendation} |")
+        cheapest = min(a.monthly_usd for a in est.apis if a.compared)
+        lines.append(
+            f"| {volume:,.0f} | {band} | {est.recommendation} | {est.units} "
+            f"| {_usd(est.monthly_total_usd)} | {_usd(cheapest)} |"
+        )
     lines += [
         "",
         "Why different: with list prices as low as GPT-4o mini's, one always-on GPU "
@@ -187,6 +194,40 @@ def _bands_section() -> list[str]:
         "the article's bands; self-hosting wins on volume against the premium APIs "
         "(see the break-even table), or for reasons this table does not price "
         "(privacy, control, latency).",
+    ]
+    return lines
+
+
+def _volume_section() -> list[str]:
+    """The cost per 1M tokens at the user's volume, beside the one at the target utilization
+    (the article quotes only the latter)."""
+    lines = [
+        "## Cost per 1M tokens at your volume",
+        "",
+        "The article's self-hosted costs per token assume a busy GPU. At a given daily volume "
+        "the month's bill is spread over the tokens actually served; GPUs are added only when "
+        "the volume would use more than 60% of the capacity. 7B on H100 spot ($2/h):",
+        "",
+        "| daily tokens | H100s | utilization | $/1M tokens at that volume "
+        "| $/1M tokens at 60% utilization |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    _, model, quant, gpu, tp, usd_h, *_ = ARTICLE_SETUPS[0]
+    tokens_s, _ = _capacity(model, quant, gpu, tp)
+    for volume in (1e6, 5e6, 5e7, 5e8, 3e9):
+        est = estimate_cost(
+            tokens_per_day=volume, usd_per_hour=usd_h, capacity_tokens_per_s=tokens_s
+        )
+        at_target = est.self_hosted_usd_per_million_tokens_at_target_utilization or 0.0
+        lines.append(
+            f"| {volume:,.0f} | {est.units} | {est.utilization_at_volume or 0:.1%} "
+            f"| {_usd(est.self_hosted_usd_per_million_tokens)} | {_usd(at_target)} |"
+        )
+    lines += [
+        "",
+        "Why different: the article's ~$0.01 per 1M tokens is a full GPU's cost over its "
+        "capacity; below that capacity the fixed month (GPU and hidden costs) is spread over "
+        "fewer tokens, and the cost per token falls only as the volume fills the GPUs.",
     ]
     return lines
 
@@ -238,7 +279,13 @@ def render() -> str:
         "data; capacities from canserve's performance model.",
         "",
     ]
-    sections = [_api_section(), _break_even_section(), _bands_section(), _hidden_section()]
+    sections = [
+        _api_section(),
+        _break_even_section(),
+        _volume_section(),
+        _bands_section(),
+        _hidden_section(),
+    ]
     body = [line for s in sections for line in [*s, ""]]
     return "\n".join(header + body).rstrip() + "\n"
 

@@ -138,7 +138,7 @@ def test_validation_errors_name_the_field(path, body, field):
         ("/api/memory", dict(), "give a model"),
         ("/api/perf", dict(model="llama-3.1-8b", gpu="H100", tp=3), "does not divide"),
         ("/api/simulate", dict(model="llama-3.1-8b", gpu="H100"), "exactly one"),
-        ("/api/cost", dict(model="llama-3.1-8b"), "cost needs"),
+        ("/api/cost", dict(tokens_per_day=5), "cost needs"),
     ],
 )
 def test_library_errors_are_400_with_the_message(path, body, message):

@@ -290,8 +290,23 @@ class CostQuery(Query):
     cloud: str | None = None
     spot: bool = False
     on_prem: bool = False
+    api: str | None = None  # the APIs to compare with, comma-separated (default: --tier's)
+    tier: str | None = None  # quality tier of the APIs compared (economics.toml; default: all)
+    engineering_fte: float | None = None  # hidden costs: None keeps economics.toml's default
+    engineer_usd_per_year: float | None = None
+    monitoring_usd_per_month: float | None = None
+    storage_usd_per_month: float | None = None
+    usd_per_kwh: float | None = None
+    pue: float | None = None
 
     def check(self) -> None:
+        split_names("api", self.api)
+        check_optional_float("engineering_fte", self.engineering_fte, 0.0, 100.0)
+        check_optional_float("engineer_usd_per_year", self.engineer_usd_per_year, 0.0, 1e7)
+        check_optional_float("monitoring_usd_per_month", self.monitoring_usd_per_month, 0.0, 1e7)
+        check_optional_float("storage_usd_per_month", self.storage_usd_per_month, 0.0, 1e7)
+        check_optional_float("usd_per_kwh", self.usd_per_kwh, 0.0, 10.0)
+        check_optional_float("pue", self.pue, 1.0, 5.0)
         check_optional_int("gpus", self.gpus, 1, 4096)
         check_optional_int("tp", self.tp, 1, 1024)
         check_optional_float("usd_per_hour", self.usd_per_hour, 0.0, MAX_USD_PER_HOUR)

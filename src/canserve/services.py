@@ -5,6 +5,7 @@ call and format, so ``canserve X --json`` and ``POST /api/X`` answer alike by co
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,13 @@ from canserve.bench.summary import load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
 from canserve.catalog.models import get_model, list_models
-from canserve.catalog.prices import gpu_hour_price, purchase_price
-from canserve.economics import CostEstimate, estimate_cost
-from canserve.errors import InvalidInputError
+from canserve.catalog.prices import has_purchase_price, offerings, price_layout, purchase_price
+from canserve.economics import CostEstimate, HiddenCosts, default_hidden_costs, estimate_cost
+from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
 from canserve.perf import PerfEstimate, estimate_perf, load_calibration, sweep_batch
 from canserve.plan import PlanResult, Requirements, plan_deployment
-from canserve.plan.search import rank_plans
+from canserve.plan.search import SearchOptions, check_search_size, rank_plans
 from canserve.queries import (
     CompareQuery,
     CostQuery,
@@ -56,10 +57,6 @@ __all__ = [
     "run_simulate",
     "serving_from",
 ]
-
-# With no latency target at all, the planner sizes for the article's chat target (issue 13 makes
-# this explicit in the output).
-DEFAULT_PLAN_SLO = "e2e_p95=5s"
 
 
 def resolve_model(query: Query, spec: ModelSpec | None = None) -> ModelSpec:
@@ -156,41 +153,70 @@ def run_simulate(query: SimulateQuery, spec: ModelSpec | None = None) -> Simulat
     return SimulateReport(result)
 
 
-def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResult:
-    """``canserve plan`` for one or several candidate models, their plans ranked together."""
-    if specs is None:
-        names = split_names("model", query.model) or []
-        specs = (
-            [resolve_model(query)]
-            if query.config is not None or len(names) <= 1
-            else [get_model(n) for n in names]
-        )
-    slos = parse_slos(query.slo or DEFAULT_PLAN_SLO)
-    req = Requirements(
+def _plan_specs(query: PlanQuery, specs: list[ModelSpec] | None) -> list[ModelSpec]:
+    if specs is not None:
+        return specs
+    names = split_names("model", query.model) or []
+    if query.config is not None or len(names) <= 1:
+        return [resolve_model(query)]
+    return [get_model(n) for n in names]
+
+
+def _requirements(query: PlanQuery) -> Requirements:
+    """The query's traffic and targets: only the SLOs given (no hidden latency target)."""
+    return Requirements(
         prompt=query.prompt,
         output=query.output,
         users=query.users,
         rate=query.rate,
         think_s=query.think_s,
-        slos=tuple(slos),
+        slos=tuple(parse_slos(query.slo)),
         peak_factor=query.peak_factor,
         context=query.context,
         headroom=query.headroom,
     )
+
+
+def _check_lengths(query: PlanQuery, specs: list[ModelSpec]) -> None:
     for s in specs:
-        if query.prompt + query.output > s.max_position_embeddings:
-            raise InvalidInputError(
-                f"a request of {query.prompt:,} + {query.output:,} tokens exceeds "
-                f"{s.model_id}'s context of {s.max_position_embeddings:,}"
+        longest = query.context or query.prompt + query.output
+        if longest > s.max_position_embeddings:
+            what = (
+                f"context {query.context:,}"
+                if query.context
+                else f"a request of {query.prompt:,} + {query.output:,} tokens"
             )
+            raise InvalidInputError(
+                f"{what} exceeds {s.model_id}'s context of {s.max_position_embeddings:,}"
+            )
+
+
+def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResult:
+    """``canserve plan`` for one or several candidate models, their plans ranked together. The
+    search size is checked before any work starts."""
+    specs = _plan_specs(query, specs)
+    req = _requirements(query)
+    _check_lengths(query, specs)
+    gpus = split_names("gpu", query.gpu)
+    quants = split_names("quant", query.quant)
+    check_search_size(
+        specs,
+        SearchOptions(
+            gpus=tuple(gpus) if gpus else None,
+            quants=tuple(quants) if quants else None,
+            cloud=query.cloud,
+            spot=query.spot,
+        ),
+    )
     results = [
         plan_deployment(
             s,
             req,
             top=query.top,
             rank=query.rank,
-            gpus=split_names("gpu", query.gpu),
-            quants=split_names("quant", query.quant),
+            gpus=gpus,
+            quants=quants,
+            max_gpus=query.gpus,
             cloud=query.cloud,
             spot=query.spot,
             framework=query.framework,
@@ -207,10 +233,15 @@ def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResu
         model=", ".join(r.model for r in results),
         required_output_tokens_per_s=results[0].required_output_tokens_per_s,
         requirements=results[0].requirements,
+        targets=results[0].targets,
         plans=plans[: query.top],
         rejected=[rj for r in results for rj in r.rejected][:40],
         searched=sum(r.searched for r in results),
-        notes=[n for r in results for n in r.notes if not plans or "no configuration" not in n],
+        notes=list(
+            dict.fromkeys(
+                n for r in results for n in r.notes if not plans or "no configuration" not in n
+            )
+        ),
     )
 
 
@@ -219,7 +250,7 @@ class CostReport:
     estimate: CostEstimate
     deployment: dict[str, Any] | None = None
     price: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.estimate.to_dict()
@@ -227,16 +258,24 @@ class CostReport:
             data["deployment"] = self.deployment
         if self.price is not None:
             data["price"] = self.price
-        return {**data, **self.extra}
+        if self.alternatives:
+            data["alternatives"] = self.alternatives
+        return data
 
 
-def _smallest_layout(
-    spec: ModelSpec, gpu: GPU, query: CostQuery
-) -> tuple[int, int, ReplicaCapacity]:
-    """(tensor_parallel_size, replicas, capacity) for the fewest GPUs per replica that fit."""
+def _smallest_layout(spec: ModelSpec, gpu: GPU, query: CostQuery) -> tuple[int, ReplicaCapacity]:
+    """(tensor_parallel_size, capacity of one replica) for the fewest GPUs per replica that
+    fit (on a GPU sold in instances of at least that many, for cloud prices)."""
     gpus = query.gpus
+    largest = (
+        16
+        if query.on_prem
+        else max(
+            (o.gpus_per_instance for o in offerings(gpu.id, query.cloud, query.spot)), default=0
+        )
+    )
     for tp in (query.tp,) if query.tp else (1, 2, 4, 8, 16):
-        if spec.num_attention_heads % tp or (gpus is not None and gpus % tp):
+        if spec.num_attention_heads % tp or (gpus is not None and gpus % tp) or tp > largest:
             continue
         cfg = serving_config(
             spec,
@@ -248,68 +287,128 @@ def _smallest_layout(
         )
         cap = replica_capacity(cfg, prompt=query.prompt, output=query.output)
         if cap.batch >= 1:
-            return tp, (gpus or tp) // tp, cap
-    raise InvalidInputError(
-        f"{spec.model_id} does not fit on {gpus or 16} x {gpu.id} with 20% headroom"
+            return tp, cap
+    where = f"{gpus} x {gpu.id}" if gpus else f"the {gpu.id} instances sold" if largest else gpu.id
+    raise InvalidInputError(f"{spec.model_id} does not fit on {where} with 20% headroom")
+
+
+def _hidden(query: CostQuery) -> HiddenCosts:
+    return default_hidden_costs().with_overrides(
+        engineering_fte=query.engineering_fte,
+        engineer_usd_per_year=query.engineer_usd_per_year,
+        monitoring_usd_per_month=query.monitoring_usd_per_month,
+        storage_usd_per_month=query.storage_usd_per_month,
+        usd_per_kwh=query.usd_per_kwh,
+        pue=query.pue,
     )
 
 
-def run_cost(query: CostQuery, spec: ModelSpec | None = None) -> CostReport:
-    """``canserve cost``: price a model on a GPU type (or a given $/hour) for a daily volume."""
-    kwargs: dict[str, Any] = dict(
+def _cost_common(query: CostQuery) -> dict[str, Any]:
+    return dict(
         tokens_per_day=query.tokens_per_day,
         utilization=query.utilization,
         input_share=query.input_share,
+        hidden=_hidden(query),
+        apis=split_names("api", query.api),
+        tier=query.tier,
     )
-    has_model = spec is not None or query.model is not None or query.config is not None
-    if query.usd_per_hour is not None:
-        if has_model or query.gpu is not None:
-            raise InvalidInputError("give either MODEL --gpu NAME or --usd-per-hour, not both")
-        kwargs["usd_per_hour"] = query.usd_per_hour
-        return CostReport(estimate_cost(**kwargs))
-    if not has_model or query.gpu is None:
-        raise InvalidInputError("cost needs MODEL --gpu NAME, or --usd-per-hour")
-    model = resolve_model(query, spec)
-    device = get_gpu(query.gpu)
-    tp, replicas, cap = _smallest_layout(model, device, query)
-    count = tp * replicas
-    kwargs.update(
-        capacity_tokens_per_s=cap.tokens_per_s * replicas,
-        gpu_count=count,
-        gpu_tdp_watts=device.tdp_watts,
-    )
+
+
+def _cost_on(model: ModelSpec, device: GPU, query: CostQuery) -> CostReport:
+    """The cost of serving the volume on ``device``: replicas grow with the volume (unless
+    --gpus fixes the count), priced on the instances sold (or bought, --on-prem)."""
+    tp, cap = _smallest_layout(model, device, query)
+    per_replica = cap.tokens_per_s
+    wanted = query.tokens_per_day / 86_400 / query.utilization
+    replicas = query.gpus // tp if query.gpus else max(1, math.ceil(wanted / per_replica))
+    kwargs: dict[str, Any] = dict(_cost_common(query), gpu_tdp_watts=device.tdp_watts)
     if query.on_prem:
         bought = purchase_price(device.id)
-        kwargs["purchase_usd"] = bought.usd * count
-        price = dict(
+        kwargs.update(
+            purchase_usd=bought.usd * tp,
+            gpu_count=tp,
+            capacity_tokens_per_s=per_replica,
+            units=replicas if query.gpus else None,
+            label=f"1 replica: {tp} x {device.id} bought",
+        )
+        price: dict[str, Any] = dict(
             kind=bought.kind,
             usd_per_gpu=bought.usd,
             source=bought.source,
             source_date=bought.source_date,
         )
+        per_unit = 1
     else:
-        hourly = gpu_hour_price(device.id, query.cloud, query.spot)
-        rate = hourly.usd_per_gpu_hour_spot if query.spot else hourly.usd_per_gpu_hour
-        assert rate is not None
-        kwargs["usd_per_hour"] = rate * count
-        price = dict(
-            cloud=hourly.cloud,
-            instance=hourly.instance,
-            spot=query.spot,
-            usd_per_gpu_hour=rate,
-            source=hourly.source,
-            source_date=hourly.source_date,
+        layout = price_layout(
+            device.id, tp, replicas, cloud=query.cloud, spot=query.spot, max_gpus=query.gpus
         )
+        per_unit = layout.replicas_per_instance
+        kwargs.update(
+            usd_per_hour=layout.offering.usd_per_instance_hour(query.spot),
+            gpu_count=layout.offering.gpus_per_instance,
+            capacity_tokens_per_s=per_replica * per_unit,
+            units=layout.instances if query.gpus else None,
+            label=f"1 x {layout.offering.instance} ({layout.offering.cloud})",
+        )
+        price = layout.to_dict()
+    est = estimate_cost(**kwargs)
     deployment = dict(
         model=model.model_id,
         gpu=device.id,
-        gpu_count=count,
+        gpu_count=est.units * tp * per_unit if query.on_prem else est.units * kwargs["gpu_count"],
         tensor_parallel_size=tp,
-        replicas=replicas,
+        replicas=est.units * per_unit,
         batch_per_replica=cap.batch,
-        capacity_tokens_per_s=cap.tokens_per_s * replicas,
+        capacity_tokens_per_s=(est.capacity_tokens_per_day or 0) / 86_400,
     )
-    return CostReport(estimate_cost(**kwargs), deployment, price)
+    if not query.on_prem:
+        price["instances"] = est.units
+        price["usd_per_hour"] = est.units * kwargs["usd_per_hour"]
+    return CostReport(est, deployment, price)
+
+
+def _priced_gpus(query: CostQuery) -> list[GPU]:
+    if query.gpu is not None:
+        return [get_gpu(query.gpu)]
+    if query.on_prem:
+        return [g for g in list_gpus() if has_purchase_price(g.id)]
+    return [g for g in list_gpus() if offerings(g.id, query.cloud, query.spot)]
+
+
+def run_cost(query: CostQuery, spec: ModelSpec | None = None) -> CostReport:
+    """``canserve cost``: price a model for a daily volume, on a GPU type or (without --gpu)
+    on the cheapest GPU type that serves it; or a given $/hour deployment."""
+    has_model = spec is not None or query.model is not None or query.config is not None
+    if query.usd_per_hour is not None:
+        if has_model or query.gpu is not None:
+            raise InvalidInputError("give either MODEL [--gpu NAME] or --usd-per-hour, not both")
+        return CostReport(estimate_cost(usd_per_hour=query.usd_per_hour, **_cost_common(query)))
+    if not has_model:
+        raise InvalidInputError("cost needs MODEL (optionally --gpu NAME), or --usd-per-hour")
+    model = resolve_model(query, spec)
+    reports: list[CostReport] = []
+    reasons: list[str] = []
+    for device in _priced_gpus(query):
+        try:
+            reports.append(_cost_on(model, device, query))
+        except CanserveError as exc:
+            reasons.append(f"{device.id}: {exc}")
+    if not reports:
+        raise InvalidInputError(reasons[0] if len(reasons) == 1 else "; ".join(reasons[:3]))
+    reports.sort(key=lambda r: r.estimate.monthly_total_usd)
+    best = reports[0]
+    best.alternatives = [
+        dict(
+            gpu=r.deployment["gpu"] if r.deployment else None,
+            instance=(r.price or {}).get("instance"),
+            cloud=(r.price or {}).get("cloud"),
+            gpu_count=r.deployment["gpu_count"] if r.deployment else None,
+            monthly_total_usd=r.estimate.monthly_total_usd,
+            self_hosted_usd_per_million_tokens=r.estimate.self_hosted_usd_per_million_tokens,
+        )
+        for r in reports[1:6]
+    ]
+    return best
 
 
 def _matches(text: str, needle: str | None) -> bool:

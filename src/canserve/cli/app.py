@@ -309,8 +309,13 @@ def cost(
     model: o.Model = None,
     config: o.Config = None,
     hub: o.Hub = False,
-    gpu: Annotated[str | None, typer.Option(help="GPU type to price (see: canserve gpus).")] = None,
-    gpus: Annotated[int | None, typer.Option(help="GPU count (default: fewest that fit).")] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(help="GPU type to price (default: the cheapest that serves the model)."),
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="Fix the GPU count (default: grows with the volume).")
+    ] = None,
     tp: o.Tp = None,
     quant: o.Quant = None,
     kv_dtype: o.KvDtype = "auto",
@@ -319,7 +324,10 @@ def cost(
         float | None, typer.Option(help="Instead of MODEL/--gpu: the deployment's $/hour.")
     ] = None,
     tokens_per_day: Annotated[float, typer.Option(help="Tokens per day (input + output).")] = 1e6,
-    utilization: Annotated[float, typer.Option(help="Share of capacity used (0-1).")] = 0.6,
+    utilization: Annotated[
+        float,
+        typer.Option(help="Target share of capacity used (0-1); replicas grow to keep it."),
+    ] = 0.6,
     input_share: Annotated[float, typer.Option(help="Share of tokens that are input.")] = 0.4,
     prompt: o.PromptInt = o.PROMPT,
     output_tokens: Annotated[
@@ -330,10 +338,39 @@ def cost(
     ] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot / preemptible prices.")] = False,
     on_prem: Annotated[bool, typer.Option("--on-prem", help="Buy the GPUs instead.")] = False,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            help="APIs to compare with, comma-separated (e.g. gpt-4o-mini,claude-haiku-4.5)."
+        ),
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="Compare with this quality tier's APIs: small or frontier.")
+    ] = None,
+    engineering_fte: Annotated[
+        float | None, typer.Option(help="Engineers' share of time (default 0.25 FTE).")
+    ] = None,
+    engineer_usd_per_year: Annotated[
+        float | None, typer.Option(help="Engineer's salary (default: BLS median $133,080).")
+    ] = None,
+    monitoring_usd_per_month: Annotated[
+        float | None, typer.Option(help="Monitoring per month (default $350).")
+    ] = None,
+    storage_usd_per_month: Annotated[
+        float | None, typer.Option(help="Storage per month (default $200).")
+    ] = None,
+    usd_per_kwh: Annotated[
+        float | None, typer.Option(help="Power price, on-prem (default $0.13/kWh).")
+    ] = None,
+    pue: Annotated[
+        float | None, typer.Option(help="Power usage effectiveness (default 1.58).")
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Monthly cost vs tokens/day (PNG/SVG).")] = None,
     as_json: o.Json = False,
 ) -> None:
-    """Self-hosted cost per 1M tokens, total cost of ownership, break-even against APIs."""
+    """Self-hosted cost at your volume (replicas grow with it), hidden costs, break-even
+    against APIs, and a recommendation that never favours self-hosting above the cheapest API
+    compared."""
     _writable(plot, "--plot")
     query = CostQuery(
         model=model,
@@ -352,6 +389,14 @@ def cost(
         cloud=cloud,
         spot=spot,
         on_prem=on_prem,
+        api=api,
+        tier=tier,
+        engineering_fte=engineering_fte,
+        engineer_usd_per_year=engineer_usd_per_year,
+        monitoring_usd_per_month=monitoring_usd_per_month,
+        storage_usd_per_month=storage_usd_per_month,
+        usd_per_kwh=usd_per_kwh,
+        pue=pue,
     )
     report = services.run_cost(query, _spec(model, config, hub))
     if plot is not None:

@@ -202,14 +202,21 @@ def usd(value: float) -> str:
     return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
 
 
+def _money_per_m(value: float | None) -> str:
+    return "-" if value is None else usd(value)
+
+
 def print_cost(d: dict[str, Any]) -> None:
     if "deployment" in d:
         dep, price = d["deployment"], d["price"]
         where = price.get("cloud", "on-prem") + (" spot" if price.get("spot") else "")
+        shape = f"{price['instances']} x {price['instance']}" if "instance" in price else "bought"
         out.print(
             f"{dep['model']} on {dep['gpu_count']} x {dep['gpu']} (tp "
-            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s)) · {where} · capacity "
-            f"{dep['capacity_tokens_per_s']:,.0f} tokens/s"
+            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s); {shape}) · {where} · "
+            f"capacity {dep['capacity_tokens_per_s']:,.0f} tokens/s",
+            markup=False,
+            highlight=False,
         )
     table = Table(
         title=f"monthly cost, {d['tokens_per_day']:,.0f} tokens/day", title_justify="left"
@@ -220,24 +227,35 @@ def print_cost(d: dict[str, Any]) -> None:
         table.add_row(key.removesuffix("_usd").replace("_", " "), usd(value))
     table.add_row("total", usd(d["monthly_total_usd"]), style="bold")
     out.print(table)
+    used = d["utilization_at_volume"]
     out.print(
-        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at "
-        f"{d['utilization']:.0%} utilization"
+        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at your "
+        f"volume"
+        + (f" ({used:.0%} of capacity)" if used is not None else "")
+        + f"; {_money_per_m(d['self_hosted_usd_per_million_tokens_at_target_utilization'])} "
+        f"at the {d['utilization']:.0%} target utilization"
     )
     apis = Table(title="APIs for the same traffic", title_justify="left")
-    for col in ("API", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
-        apis.add_column(col, justify="left" if col == "API" else "right")
+    for col in ("API", "tier", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
+        apis.add_column(col, justify="left" if col in ("API", "tier") else "right")
     for a in d["apis"]:
         be = a["break_even_tokens_per_day"]
         apis.add_row(
-            a["name"],
+            a["name"] + ("" if a["compared"] else " (not compared)"),
+            a["tier"],
             usd(a["usd_per_million_input_tokens"]),
             usd(a["usd_per_million_output_tokens"]),
             usd(a["monthly_usd"]),
-            f"{be:,.0f}" if be is not None else "never (capacity)",
+            f"{be:,.0f}" if be is not None else "never",
         )
     out.print(apis)
     out.print(f"recommendation: [bold]{d['recommendation']}[/bold] — {d['recommendation_reason']}")
+    for alt in d.get("alternatives", [])[:3]:
+        out.print(
+            f"  alternative: {alt['gpu_count']} x {alt['gpu']} ({alt['cloud'] or 'on-prem'}) "
+            f"{usd(alt['monthly_total_usd'])}/month",
+            style="dim",
+        )
     for note in d["notes"]:
         out.print(f"note: {note}", style="dim")
 
@@ -261,40 +279,85 @@ def _plan_columns(several_models: bool) -> list[Column]:
     def pred(p: dict[str, Any], key: str, stat: str) -> Any:
         return p["predicted"][key][stat]
 
+    model: list[Column] = (
+        [("model", "left", lambda p: p["model"].split("/")[-1], True)] if several_models else []
+    )
     return [
         ("#", "right", lambda p: p["_rank"], True),
-        ("model", "left", lambda p: p["model"].split("/")[-1], several_models),
+        *model,
         ("GPUs", "left", lambda p: f"{p['gpu_count']} x {p['gpu']}", True),
-        (
-            "tp x pp x rep",
+        (  # tensor x pipeline parallel x replicas
+            "layout",
             "right",
             lambda p: f"{p['tensor_parallel_size']}x{p['pipeline_parallel_size']}x{p['replicas']}",
             True,
         ),
         ("format", "left", lambda p: p["quantization"], True),
-        ("batch", "right", lambda p: p["max_num_seqs"], False),
+        ("seqs", "right", lambda p: p["max_num_seqs"], False),
         ("$/hour", "right", lambda p: usd(p["cost_usd_per_hour"]), True),
-        ("$/1M out", "right", lambda p: usd(p["cost_usd_per_million_output_tokens"]), False),
+        ("$/1M", "right", lambda p: usd(p["cost_usd_per_million_output_tokens"]), False),
         ("TTFT p95", "right", lambda p: ms(pred(p, "ttft_s", "p95")), True),
         ("TPOT p99", "right", lambda p: ms(pred(p, "tpot_s", "p99")), False),
         ("e2e p95", "right", lambda p: f"{pred(p, 'e2e_s', 'p95'):,.2f} s", True),
-        ("GPU busy", "right", lambda p: f"{p['predicted']['gpu_utilization']:.0%}", False),
+        ("util", "right", lambda p: f"{p['utilization']:.0%}", False),
     ]
+
+
+def _target_text(t: dict[str, Any]) -> str:
+    value, unit = t["value"], t["unit"]
+    if value is None:
+        return f"{t['name']}: none"
+    if unit == "s":
+        shown = f"<= {value * 1e3:,.3g} ms" if value < 1 else f"<= {value:,.3g} s"
+    elif unit == "fraction":
+        shown = f"{value:.0%}"
+    elif unit == "x":
+        shown = f"{value:g}x"
+    else:
+        shown = f"{value:,} {unit}"
+    return f"{t['name']} {shown} ({t['origin']}{': ' + t['note'] if t['note'] else ''})"
+
+
+def print_targets(d: dict[str, Any]) -> None:
+    out.print("targets and assumptions:")
+    for t in d["targets"]:
+        out.print(f"  {_target_text(t)}", markup=False, highlight=False)
+
+
+def _print_plan_one(best: dict[str, Any]) -> None:
+    out.print(
+        f"plan 1: {best['instances']} x {best['instance_type']}, "
+        f"${best['price']['usd_per_instance_hour']:,.2f}/h each "
+        f"({best['price']['source_date']}); max_model_len {best['max_model_len']:,} "
+        f"({best['max_model_len_source']})",
+        markup=False,
+        highlight=False,
+    )
+    out.print("checklist for plan 1:")
+    for item in best["checklist"]:
+        colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
+        out.print(f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}")
+    if best["prepare_command"]:
+        out.print("prepare the weights first:")
+        out.print(best["prepare_command"], markup=False, highlight=False)
+    out.print("deploy plan 1:")
+    out.print(best["vllm_command"], markup=False, highlight=False)
 
 
 def print_plan(d: dict[str, Any], report: Path | None) -> None:
     r = d["requirements"]
     who = f"{r['users']} users" if r["users"] is not None else f"{r['rate']:g} requests/s"
-    targets = ", ".join(
-        f"{t['metric'].removesuffix('_s')}_{t['stat']} <= {t['target_s']:g} s"
-        for t in r.get("slos", [])
+    required = d["required_output_tokens_per_s"]
+    sizing = (
+        f"required {required:,.0f} output tokens/s"
+        if required is not None
+        else "sized for concurrency (no latency target)"
     )
     out.print(
-        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens"
-        + (f", targets {targets}" if targets else "")
-        + f" -> required {d['required_output_tokens_per_s']:,.0f} output tokens/s "
+        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens -> {sizing} "
         f"({d['searched']} layouts searched)"
     )
+    print_targets(d)
     rows = [{**p, "_rank": i} for i, p in enumerate(d["plans"], 1)]
     table = table_of(
         rows,
@@ -304,15 +367,7 @@ def print_plan(d: dict[str, Any], report: Path | None) -> None:
     )
     out.print(table)
     if d["plans"]:
-        best = d["plans"][0]
-        out.print("checklist for plan 1:")
-        for item in best["checklist"]:
-            colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
-            out.print(
-                f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}"
-            )
-        out.print("deploy plan 1:")
-        out.print(best["vllm_command"], markup=False, highlight=False)
+        _print_plan_one(d["plans"][0])
     if d["rejected"]:
         out.print(f"rejected (sample of {len(d['rejected'])}):")
         for rj in d["rejected"][:8]:

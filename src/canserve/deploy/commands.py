@@ -1,8 +1,11 @@
 """Serving commands for a planned deployment: vLLM, SGLang, TGI and llama.cpp.
 
-Each command uses only flags of the engine version in ``catalog/data/engine_flags.toml``
-(checked by a test). Quantized formats other than FP8 need a checkpoint already in that format
-(vLLM quantizes to FP8 on load, not to AWQ/GPTQ): the command then says so.
+Each command uses only flags of the engine version in ``catalog/data/engine_flags.toml`` (checked
+by a test) and serves the weights :func:`~canserve.deploy.weights.resolve_weights` picked: the
+original model, a named pre-quantized checkpoint, or the output of a quantization step printed
+before the command. Lengths are the planned ``max_model_len``: TGI takes prompts of up to
+``max_model_len - 1`` tokens (its launcher requires ``max_input_tokens < max_total_tokens`` and
+``max_batch_prefill_tokens >= max_input_tokens``).
 """
 
 from __future__ import annotations
@@ -14,27 +17,26 @@ from functools import cache
 from typing import Any
 
 from canserve.catalog.loader import data_path
+from canserve.deploy.weights import Weights
 
-__all__ = ["Deployment", "engine_commands", "engine_versions", "vllm_command"]
+__all__ = ["Deployment", "engine_commands", "engine_image", "engine_versions", "vllm_command"]
 
 # canserve kv dtype -> each engine's name for it
 _VLLM_KV = {"fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2"}
 _SGLANG_KV = {"fp8": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2"}
 _LLAMA_KV = {"q8_0": "q8_0", "q4_0": "q4_0"}
-_TGI_QUANT = {
-    "awq": "awq",
-    "gptq": "gptq",
-    "fp8": "fp8",
-    "nf4": "bitsandbytes-nf4",
-    "bnb-int8": "bitsandbytes",
-}
+# the engine's flag value for a format it quantizes to while loading
+_SGLANG_ON_LOAD = {"fp8": "fp8"}
+_TGI_ON_LOAD = {"fp8": "fp8", "nf4": "bitsandbytes-nf4", "nf4-dq": "bitsandbytes-nf4"}
+_TGI_ON_LOAD_INT8 = "bitsandbytes"
 
 
 @dataclass(frozen=True)
 class Deployment:
-    """What a serving command needs to know about a plan."""
+    """What a serving command needs to know about a plan (``vendor``: nvidia or amd)."""
 
     model_id: str
+    weights: Weights
     tensor_parallel_size: int
     pipeline_parallel_size: int
     replicas: int
@@ -44,10 +46,17 @@ class Deployment:
     gpu_memory_utilization: float
     kv_cache_dtype: str  # canserve name: auto, fp8, q8_0, ...
     quantization: str  # canserve format id
-    vllm_quantization: str | None  # vLLM's --quantization value for it
-    checkpoint_quantization: str | None  # the format the model id already ships in
-    max_input_tokens: int
+    vendor: str = "nvidia"
+    kv_capacity_tokens: int | None = None  # tokens the KV cache holds (llama.cpp allocates -c)
     port: int = 8000
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @property
+    def max_input_tokens(self) -> int:
+        return max(1, self.max_model_len - 1)
 
 
 @cache
@@ -60,32 +69,26 @@ def engine_versions() -> dict[str, dict[str, Any]]:
     return dict(_engines())
 
 
+def engine_image(engine: str, vendor: str) -> str:
+    """The container image for ``engine`` on ``vendor``'s GPUs (ROCm builds for AMD)."""
+    row = _engines()[engine]
+    return str(row["image_rocm"] if vendor == "amd" else row["image"])
+
+
 def _join(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def _needs_checkpoint(d: Deployment) -> str | None:
-    """A note when the model id must be swapped for a checkpoint in the planned format."""
-    if d.quantization in ("bf16", "fp32", "fp8") or d.quantization == d.checkpoint_quantization:
-        return None
-    return (
-        f"# use a {d.quantization} checkpoint of {d.model_id} (the engines do not quantize "
-        f"to {d.quantization} on load)"
-    )
+def _with_note(d: Deployment, command: str) -> str:
+    return f"# {d.weights.note}\n{command}"
 
 
 def vllm_command(d: Deployment) -> str:
-    argv = [
-        "vllm",
-        "serve",
-        d.model_id,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(d.port),
-        "--tensor-parallel-size",
-        str(d.tensor_parallel_size),
-    ]
+    w = d.weights
+    argv = ["vllm", "serve", w.serve, "--host", "0.0.0.0", "--port", str(d.port)]
+    if w.serve != d.model_id:
+        argv += ["--served-model-name", d.model_id]
+    argv += ["--tensor-parallel-size", str(d.tensor_parallel_size)]
     if d.pipeline_parallel_size > 1:
         argv += ["--pipeline-parallel-size", str(d.pipeline_parallel_size)]
     argv += [
@@ -100,25 +103,23 @@ def vllm_command(d: Deployment) -> str:
     ]
     if d.kv_cache_dtype in _VLLM_KV:
         argv += ["--kv-cache-dtype", _VLLM_KV[d.kv_cache_dtype]]
-    if d.vllm_quantization and d.quantization != d.checkpoint_quantization:
-        argv += ["--quantization", d.vllm_quantization]
-    note = _needs_checkpoint(d)
-    return (note + "\n" if note else "") + _join(argv)
+    if w.on_load:
+        argv += ["--quantization", w.on_load]
+    return _with_note(d, _join(argv))
 
 
 def _sglang_command(d: Deployment) -> str:
-    argv = [
-        "python",
-        "-m",
-        "sglang.launch_server",
-        "--model-path",
-        d.model_id,
+    w = d.weights
+    argv = ["python", "-m", "sglang.launch_server", "--model-path", w.serve]
+    if w.serve != d.model_id:
+        argv += ["--served-model-name", d.model_id]
+    argv += [
         "--host",
         "0.0.0.0",
         "--port",
         str(d.port),
         "--tp-size",
-        str(d.tensor_parallel_size * d.pipeline_parallel_size),
+        str(d.gpus_per_replica),
         "--context-length",
         str(d.max_model_len),
         "--mem-fraction-static",
@@ -130,48 +131,54 @@ def _sglang_command(d: Deployment) -> str:
     ]
     if d.kv_cache_dtype in _SGLANG_KV:
         argv += ["--kv-cache-dtype", _SGLANG_KV[d.kv_cache_dtype]]
-    if (
-        d.vllm_quantization in ("fp8", "awq", "gptq")
-        and d.quantization != d.checkpoint_quantization
-    ):
-        argv += ["--quantization", d.vllm_quantization]
-    return _join(argv)
+    if w.on_load and d.quantization in _SGLANG_ON_LOAD:
+        argv += ["--quantization", _SGLANG_ON_LOAD[d.quantization]]
+    return _with_note(d, _join(argv))
 
 
 def _tgi_command(d: Deployment) -> str:
+    w = d.weights
     argv = [
         "text-generation-launcher",
         "--model-id",
-        d.model_id,
+        w.serve,
         "--hostname",
         "0.0.0.0",
         "--port",
         str(d.port),
         "--num-shard",
-        str(d.tensor_parallel_size * d.pipeline_parallel_size),
+        str(d.gpus_per_replica),
         "--max-input-tokens",
         str(d.max_input_tokens),
         "--max-total-tokens",
         str(d.max_model_len),
+        "--max-batch-prefill-tokens",
+        str(max(d.max_input_tokens, d.max_num_batched_tokens)),
         "--max-concurrent-requests",
         str(d.max_num_seqs),
     ]
-    if d.quantization in _TGI_QUANT and d.quantization != d.checkpoint_quantization:
-        argv += ["--quantize", _TGI_QUANT[d.quantization]]
-    return _join(argv)
+    if w.on_load:
+        argv += ["--quantize", _TGI_ON_LOAD.get(d.quantization, _TGI_ON_LOAD_INT8)]
+    return _with_note(d, _join(argv))
 
 
 def _llamacpp_command(d: Deployment) -> str:
+    w = d.weights
+    source = ["-hf", f"{w.serve}:{w.gguf_tag}"] if w.gguf_tag else ["-m", w.serve]
+    total = d.max_model_len * d.max_num_seqs  # llama-server splits -c over its -np slots
+    if d.kv_capacity_tokens is not None:
+        total = min(total, d.kv_capacity_tokens)  # it allocates all of -c up front
     argv = [
         "llama-server",
-        "-m",
-        f"{d.model_id.split('/')[-1]}.{d.quantization.upper()}.gguf",
+        *source,
+        "--alias",
+        d.model_id,
         "--host",
         "0.0.0.0",
         "--port",
         str(d.port),
         "-c",
-        str(d.max_model_len * d.max_num_seqs),
+        str(total),
         "-np",
         str(d.max_num_seqs),
         "-ngl",
@@ -181,11 +188,15 @@ def _llamacpp_command(d: Deployment) -> str:
     ]
     if d.kv_cache_dtype in _LLAMA_KV:
         argv += ["--cache-type-k", d.kv_cache_dtype, "--cache-type-v", d.kv_cache_dtype]
-    return _join(argv)
+    per_slot = total // d.max_num_seqs
+    slots = f"# {d.max_num_seqs} slots of {per_slot:,} tokens each (-c is shared by the slots)\n"
+    return slots + _with_note(d, _join(argv))
 
 
 def engine_commands(d: Deployment) -> dict[str, str]:
     """Commands per engine; llama.cpp only for GGUF formats, the others not for GGUF."""
-    if d.quantization.startswith("q") and "_" in d.quantization:  # a GGUF type
+    if d.quantization.startswith(("q", "gguf")) and (
+        "_" in d.quantization or d.quantization.startswith("gguf")
+    ):
         return {"llama.cpp": _llamacpp_command(d)}
     return {"vllm": vllm_command(d), "sglang": _sglang_command(d), "tgi": _tgi_command(d)}

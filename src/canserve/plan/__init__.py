@@ -1,5 +1,6 @@
 """Capacity planning: layout search under memory, latency and cost, with a checklist."""
 
-from canserve.plan.search import Plan, PlanResult, Requirements, plan_deployment
+from canserve.plan.requirements import Requirements
+from canserve.plan.search import Plan, PlanResult, plan_deployment
 
 __all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment"]

@@ -1,90 +1,61 @@
-"""The capacity planner: from traffic and latency targets to the cheapest deployment that meets
-them, confirmed by simulation.
+"""The capacity planner: from traffic and targets to the cheapest deployment on instances that
+are sold, confirmed by simulation. :func:`plan_deployment` runs five named steps:
 
-1. Required throughput, the article's equation: ``users x output tokens / target latency`` (or
-   ``rate x output``), times the peak factor.
-2. For every GPU type x precision x tensor/pipeline layout: the largest batch that fits with the
-   headroom and keeps TPOT within target (:mod:`canserve.capacity`); replicas to carry the
-   required throughput; the hourly price.
-3. Rank by cost; simulate the cheapest finalists under the traffic (at peak) and keep those
-   whose percentiles meet the targets, adding a replica when a finalist falls just short.
+1. :func:`search_layouts` -- every GPU type x format x tensor/pipeline layout: the largest batch
+   that fits with the headroom (capped where TPOT reaches a *given* latency target), the longest
+   request it can take, the replicas the required throughput and concurrency need, and the
+   price of the whole instances that hold them (:func:`~canserve.catalog.prices.price_layout`).
+2. :func:`apply_budget` -- layouts above ``budget_usd_per_hour`` drop out, each listed.
+3. :func:`order_candidates` -- cheapest first, or expected-fastest first for ``rank="latency"``.
+4. :func:`confirm_finalists` -- simulate the leading candidates at peak; a candidate that misses
+   a target gets another replica (twice at most) or is rejected with the numbers; each plan gets
+   its load check (served load against steady-state capacity), checklist and commands.
+5. :func:`plan_notes` -- what the reader must know about the result.
 
-Every configuration that drops out says why (does not fit, TPOT above target, no price, misses
-P95 end-to-end latency in simulation, ...).
+Every configuration that drops out says why. The work is bounded before it starts
+(:func:`check_search_size`) and simulations of large fleets run on a slice of at most
+``MAX_SIM_REPLICAS`` replicas carrying their share of the traffic.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from canserve.arch.spec import ModelSpec
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
-from canserve.catalog.prices import CloudPrice, gpu_hour_price
+from canserve.catalog.prices import InstancePrice, offerings, price_layout
 from canserve.catalog.quant import QuantFormat, get_quant
-from canserve.deploy import Deployment, engine_commands, kubernetes_manifest, vllm_command
+from canserve.deploy import engine_commands, kubernetes_manifest, vllm_command
 from canserve.errors import CanserveError, InvalidInputError
 from canserve.perf import sweep_batch
 from canserve.perf.calibration import Calibration, load_calibration
-from canserve.plan.checklist import checklist
-from canserve.serving import (
-    DEFAULT_HEADROOM,
-    DEFAULT_OUTPUT_TOKENS,
-    DEFAULT_PROMPT_TOKENS,
-    ServingConfig,
-    default_quant,
-    serving_config,
-)
+from canserve.plan.checklist import Lengths, Load, checklist
+from canserve.plan.deployable import deployment_of, plan_lengths, weights_of
+from canserve.plan.requirements import Requirements
+from canserve.serving import ServingConfig, default_quant, serving_config
 from canserve.sim import SimResult, simulate
-from canserve.sim.metrics import SLO, format_slos
 from canserve.sim.workload import Workload
+from canserve.validation import MAX_REPLICAS
 
-__all__ = ["Plan", "PlanResult", "Requirements", "plan_deployment", "rank_plans"]
+__all__ = [
+    "MAX_SEARCH_LAYOUTS",
+    "Plan",
+    "PlanResult",
+    "Requirements",
+    "check_search_size",
+    "plan_deployment",
+    "rank_plans",
+]
 
-_LAYOUTS = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2))  # (tensor, pipeline) parallel sizes
-GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default; canserve's 20% headroom check is stricter
-
-
-@dataclass(frozen=True)
-class Requirements:
-    """The traffic to serve and the targets to meet (``slos``: parsed ``--slo``)."""
-
-    prompt: int = DEFAULT_PROMPT_TOKENS
-    output: int = DEFAULT_OUTPUT_TOKENS
-    users: int | None = None
-    rate: float | None = None
-    think_s: float = 0.0
-    slos: tuple[SLO, ...] = ()
-    peak_factor: float = 1.0
-    context: int | None = None  # the longest sequence to deploy for (None: the model's)
-    headroom: float = DEFAULT_HEADROOM
-
-    def target(self, metric: str, stat: str) -> float | None:
-        found = [s.target_s for s in self.slos if s.metric == metric and s.stat == stat]
-        return min(found) if found else None
-
-    @property
-    def latency_s(self) -> float | None:
-        """The end-to-end target at P95."""
-        return self.target("e2e_s", "p95")
-
-    @property
-    def tpot_p99_s(self) -> float | None:
-        return self.target("tpot_s", "p99")
-
-    @property
-    def required_output_tokens_per_s(self) -> float:
-        if self.users is not None:
-            latency = self.latency_s or (self.output * (self.tpot_p99_s or 0.05))
-            return self.users * self.output / latency * self.peak_factor
-        assert self.rate is not None
-        return self.rate * self.output * self.peak_factor
-
-    def slo(self) -> str:
-        return format_slos(self.slos)
+LAYOUTS = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2))  # (tensor, pipeline) parallel sizes
+MAX_SEARCH_LAYOUTS = 2000  # ~2.5 ms each: a search stays within seconds (a bound on work)
+MAX_SIM_REPLICAS = 4  # larger fleets are simulated as a slice carrying its share of the traffic
+MAX_SIM_REQUESTS = 8000  # requests per simulation (a bound on work)
+SATURATING_USERS_PER_SEQ = 1.5  # closed-loop users per batch slot when measuring saturation
 
 
 @dataclass
@@ -96,16 +67,25 @@ class Plan:
     pipeline_parallel_size: int
     replicas: int
     quantization: str
+    instance_type: str
+    instances: int
     memory_per_gpu_bytes: int
     gpu_memory_bytes: int
     max_num_seqs: int
     max_model_len: int
+    max_model_len_source: str
+    kv_capacity_tokens: int
     capacity_output_tokens_per_s: float
+    utilization: float
+    headroom_to_saturation: float
     cost_usd_per_hour: float
     cost_usd_per_million_output_tokens: float
     price: dict[str, Any]
+    load: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
     predicted: dict[str, Any] = field(default_factory=dict)
     checklist: list[dict[str, str]] = field(default_factory=list)
+    prepare_command: str = ""
     vllm_command: str = ""
     commands: dict[str, str] = field(default_factory=dict)
     kubernetes: str = ""
@@ -115,8 +95,9 @@ class Plan:
 @dataclass
 class PlanResult:
     model: str
-    required_output_tokens_per_s: float
+    required_output_tokens_per_s: float | None
     requirements: dict[str, Any]
+    targets: list[dict[str, Any]]
     plans: list[Plan]
     rejected: list[dict[str, Any]]
     searched: int
@@ -126,27 +107,28 @@ class PlanResult:
         return asdict(self)
 
 
-def _quants(spec: ModelSpec, names: list[str] | None) -> list[QuantFormat]:
-    if names:
-        return [get_quant(n) for n in names]
-    base = default_quant(spec)
-    out = [base]
-    if base.id == "bf16":
-        out += [get_quant("fp8"), get_quant("awq")]
-    return out
+@dataclass(frozen=True)
+class SearchOptions:
+    """Where and how to search (the planner's knobs besides the requirements)."""
 
-
-def _gpus(names: list[str] | None) -> list[GPU]:
-    return [get_gpu(n) for n in names] if names else list_gpus()
+    gpus: tuple[str, ...] | None = None  # GPU types to consider (None: all with a price)
+    quants: tuple[str, ...] | None = None  # formats (None: the checkpoint's, plus FP8, AWQ)
+    max_gpus: int | None = None  # at most this many GPUs in all
+    cloud: str | None = None
+    spot: bool = False
+    framework: str = "vllm"
+    kv_dtype: str = "auto"
+    calibration: Calibration | None = None
+    simulate_requests: int = 600
+    seed: int = 0
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     cfg: ServingConfig  # one replica
     cap: ReplicaCapacity
-    price: CloudPrice
-    replicas: int
-    usd_per_hour: float
+    lengths: Lengths
+    price: InstancePrice
 
     @property
     def gpu(self) -> GPU:
@@ -158,183 +140,12 @@ class _Candidate:
         return self.cfg.quant
 
     @property
-    def tp(self) -> int:
-        return self.cfg.tp
+    def replicas(self) -> int:
+        return self.price.replicas
 
     @property
-    def pp(self) -> int:
-        return self.cfg.pp
-
-
-def plan_deployment(
-    spec: ModelSpec,
-    req: Requirements,
-    *,
-    gpus: list[str] | None = None,
-    quants: list[str] | None = None,
-    cloud: str | None = None,
-    spot: bool = False,
-    framework: str = "vllm",
-    kv_dtype: str = "auto",
-    top: int = 3,
-    finalists: int = 6,
-    simulate_requests: int = 600,
-    seed: int = 0,
-    budget_usd_per_hour: float | None = None,
-    rank: str = "cost",
-    calibration: Calibration | str | Path | dict[str, Any] | None = None,
-) -> PlanResult:
-    """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones.
-
-    ``budget_usd_per_hour`` drops layouts that cost more; ``rank="latency"`` orders the plans by
-    simulated P95 end-to-end latency instead of cost.
-    """
-    if rank not in ("cost", "latency"):
-        raise InvalidInputError("rank must be 'cost' or 'latency'")
-    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
-    if (req.users is None) == (req.rate is None):
-        raise InvalidInputError("give exactly one of --users or --rate")
-    required = req.required_output_tokens_per_s
-    rejected: list[dict[str, Any]] = []
-    candidates: list[_Candidate] = []
-    searched = 0
-    tpot_target = _tpot_target(req)
-    for gpu in _gpus(gpus):
-        try:
-            price = gpu_hour_price(gpu.id, cloud, spot)
-        except CanserveError as exc:
-            rejected.append(_reject(gpu.id, "-", 0, 0, str(exc)))
-            continue
-        rate = (price.usd_per_gpu_hour_spot if spot else None) or price.usd_per_gpu_hour
-        for quant in _quants(spec, quants):
-            fitted = False
-            for tp, pp in _LAYOUTS:
-                if spec.num_attention_heads % tp or (pp > 1 and fitted):
-                    continue
-                searched += 1
-                cfg = serving_config(
-                    spec,
-                    gpu=gpu,
-                    tp=tp,
-                    pp=pp,
-                    quant=quant,
-                    kv_dtype=kv_dtype,
-                    framework=framework,
-                    headroom=req.headroom,
-                    calibration=cal,
-                )
-                cap = replica_capacity(
-                    cfg, prompt=req.prompt, output=req.output, tpot_target_s=tpot_target
-                )
-                if cap.batch == 0:
-                    per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
-                    rejected.append(
-                        _reject(
-                            gpu.id,
-                            quant.id,
-                            tp,
-                            pp,
-                            f"does not fit: {per_gpu:,.1f} GB of weights per GPU "
-                            f"with {req.headroom:.0%} headroom on "
-                            f"{gpu.memory_bytes / 1e9:,.1f} GB",
-                        )
-                    )
-                    continue
-                fitted = True
-                if tpot_target is not None and cap.tpot_s > tpot_target:
-                    rejected.append(
-                        _reject(
-                            gpu.id,
-                            quant.id,
-                            tp,
-                            pp,
-                            f"TPOT {cap.tpot_s * 1e3:.3g} ms even at batch 1 > "
-                            f"target {tpot_target * 1e3:.3g} ms",
-                        )
-                    )
-                    continue
-                replicas = max(1, math.ceil(required / cap.output_tokens_per_s))
-                candidates.append(_Candidate(cfg, cap, price, replicas, replicas * tp * pp * rate))
-    candidates.sort(key=lambda c: c.usd_per_hour)
-    if budget_usd_per_hour is not None:
-        over = [c for c in candidates if c.usd_per_hour > budget_usd_per_hour]
-        candidates = [c for c in candidates if c.usd_per_hour <= budget_usd_per_hour]
-        for c in over[:10]:
-            rejected.append(
-                _reject(
-                    c.gpu.id,
-                    c.quant.id,
-                    c.tp,
-                    c.pp,
-                    f"over budget: ${c.usd_per_hour:,.2f}/h > ${budget_usd_per_hour:,.2f}/h",
-                )
-            )
-    if rank == "latency":  # simulate the layouts the performance model expects to be fastest
-        candidates.sort(key=lambda c: c.cap.ttft_s + req.output * c.cap.tpot_s)
-        finalists = max(finalists, 12)
-    plans: list[Plan] = []
-    for cand in candidates[:finalists]:
-        plan = _confirm(spec, req, cand, simulate_requests, seed, rejected, rate_of(cand, spot))
-        if plan is not None:
-            plans.append(plan)
-        if len(plans) >= top and rank == "cost":
-            break
-    plans = rank_plans(plans, rank)[:top]
-    for cand in candidates[finalists : finalists + 10]:
-        rejected.append(
-            _reject(
-                cand.gpu.id,
-                cand.quant.id,
-                cand.tp,
-                cand.pp,
-                f"costs more: ${cand.usd_per_hour:,.2f}/h for {cand.replicas} "
-                "replica(s) (not simulated)",
-            )
-        )
-    notes = []
-    if not plans:
-        notes.append(_why_none(rejected, required))
-    if any(get_gpu(p.gpu).vendor != "nvidia" for p in plans):
-        notes.append(
-            "AMD plans assume the H100-measured kernel efficiencies; ROCm kernels often "
-            "reach lower fractions of the datasheet: measure before buying"
-        )
-    if any(p.price.get("cloud") not in ("aws", "gcp", "azure") for p in plans):
-        notes.append(
-            "prices include GPU clouds beyond the hyperscalers; pass --cloud aws (gcp, "
-            "azure, lambda, ...) to price one provider"
-        )
-    return PlanResult(
-        model=spec.model_id,
-        required_output_tokens_per_s=required,
-        requirements=asdict(req),
-        plans=plans,
-        rejected=rejected[:40],
-        searched=searched,
-        notes=notes,
-    )
-
-
-def rank_plans(plans: list[Plan], rank: str) -> list[Plan]:
-    """Cheapest first, or (``rank="latency"``) lowest simulated P95 end-to-end latency first."""
-    if rank == "latency":
-        return sorted(plans, key=lambda p: p.predicted["e2e_s"]["p95"])
-    return sorted(plans, key=lambda p: p.cost_usd_per_hour)
-
-
-def rate_of(cand: _Candidate, spot: bool) -> float:
-    return (cand.price.usd_per_gpu_hour_spot if spot else None) or cand.price.usd_per_gpu_hour
-
-
-def _tpot_target(req: Requirements) -> float | None:
-    """The TPOT a batch may reach: the TPOT SLO, or the end-to-end target spread over the output
-    (leaving 10% for the first token)."""
-    targets = []
-    if req.tpot_p99_s:
-        targets.append(req.tpot_p99_s)
-    if req.latency_s and req.output > 1:
-        targets.append(0.9 * req.latency_s / req.output)
-    return min(targets) if targets else None
+    def usd_per_hour(self) -> float:
+        return self.price.usd_per_hour
 
 
 def _reject(gpu: str, quant: str, tp: int, pp: int, reason: str) -> dict[str, Any]:
@@ -347,143 +158,512 @@ def _reject(gpu: str, quant: str, tp: int, pp: int, reason: str) -> dict[str, An
     )
 
 
-def _simulate(
-    req: Requirements, cand: _Candidate, replicas: int, requests: int, seed: int
-) -> SimResult:
-    """The candidate under the traffic at peak: a closed loop of users, or Poisson arrivals."""
-    if req.users is not None:
-        users = math.ceil(req.users * req.peak_factor)
+def _reject_cand(c: Candidate, reason: str) -> dict[str, Any]:
+    return _reject(c.gpu.id, c.quant.id, c.cfg.tp, c.cfg.pp, reason)
+
+
+def candidate_formats(spec: ModelSpec, names: tuple[str, ...] | None) -> list[QuantFormat]:
+    """The formats to try: the given ones, else the checkpoint's (plus FP8 and AWQ for 16-bit)."""
+    if names:
+        return list({get_quant(n).id: get_quant(n) for n in names}.values())
+    base = default_quant(spec)
+    return [base, get_quant("fp8"), get_quant("awq")] if base.id == "bf16" else [base]
+
+
+def candidate_gpus(names: tuple[str, ...] | None) -> list[GPU]:
+    return list({get_gpu(n).id: get_gpu(n) for n in names}.values()) if names else list_gpus()
+
+
+def check_search_size(specs: list[ModelSpec], opts: SearchOptions) -> int:
+    """The number of layouts a search will size; refuses one above ``MAX_SEARCH_LAYOUTS``
+    before any work is done."""
+    priced = [g for g in candidate_gpus(opts.gpus) if offerings(g.id, opts.cloud, opts.spot)]
+    size = sum(len(priced) * len(candidate_formats(s, opts.quants)) * len(LAYOUTS) for s in specs)
+    if size > MAX_SEARCH_LAYOUTS:
+        raise InvalidInputError(
+            f"this search would size {size:,} layouts (at most {MAX_SEARCH_LAYOUTS:,}, a bound "
+            "on work): narrow it with --gpu, --quant or fewer models"
+        )
+    return size
+
+
+def _replicas_needed(req: Requirements, cap: ReplicaCapacity) -> int:
+    """Replicas for the required throughput and for the concurrent requests at peak."""
+    by_throughput = 1
+    required = req.required_output_tokens_per_s
+    if required is not None:
+        by_throughput = math.ceil(required / cap.output_tokens_per_s)
+    by_concurrency = 1
+    if req.peak_users is not None:
+        busy_s = cap.ttft_s + req.output * cap.tpot_s
+        active = req.peak_users * busy_s / (busy_s + req.think_s)
+        by_concurrency = math.ceil(active / cap.batch)
+    return max(1, by_throughput, by_concurrency)
+
+
+def _size_layout(
+    spec: ModelSpec,
+    req: Requirements,
+    gpu: GPU,
+    quant: QuantFormat,
+    tp: int,
+    pp: int,
+    opts: SearchOptions,
+) -> Candidate:
+    """One layout sized and priced; raises CanserveError saying why it drops out."""
+    cfg = serving_config(
+        spec,
+        gpu=gpu,
+        tp=tp,
+        pp=pp,
+        quant=quant,
+        kv_dtype=opts.kv_dtype,
+        framework=opts.framework,
+        headroom=req.headroom,
+        calibration=opts.calibration,
+    )
+    tpot_cap = req.tpot_cap_s
+    cap = replica_capacity(cfg, prompt=req.prompt, output=req.output, tpot_target_s=tpot_cap)
+    if cap.batch == 0:
+        per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
+        raise InvalidInputError(
+            f"does not fit: {per_gpu:,.1f} GB of weights per GPU with {req.headroom:.0%} "
+            f"headroom on {gpu.memory_bytes / 1e9:,.1f} GB"
+        )
+    if tpot_cap is not None and cap.tpot_s > tpot_cap:
+        raise InvalidInputError(
+            f"TPOT {cap.tpot_s * 1e3:.3g} ms even at batch 1 > target {tpot_cap * 1e3:.3g} ms"
+        )
+    lengths = plan_lengths(cfg, req.prompt + req.output, cap.batch, req.context)
+    replicas = _replicas_needed(req, cap)
+    if replicas > MAX_REPLICAS:
+        raise InvalidInputError(
+            f"needs {replicas:,} replicas (at most {MAX_REPLICAS:,}, a bound on work)"
+        )
+    price = price_layout(
+        gpu.id, tp * pp, replicas, cloud=opts.cloud, spot=opts.spot, max_gpus=opts.max_gpus
+    )
+    return Candidate(cfg, cap, lengths, price)
+
+
+def search_layouts(
+    spec: ModelSpec, req: Requirements, opts: SearchOptions, rejected: list[dict[str, Any]]
+) -> tuple[list[Candidate], int]:
+    """Step 1: every layout that fits, meets the TPOT cap and is sold; (candidates, searched)."""
+    candidates: list[Candidate] = []
+    searched = 0
+    for gpu in candidate_gpus(opts.gpus):
+        if not offerings(gpu.id, opts.cloud, opts.spot):
+            try:
+                price_layout(gpu.id, 1, 1, cloud=opts.cloud, spot=opts.spot)
+            except CanserveError as exc:
+                rejected.append(_reject(gpu.id, "-", 0, 0, str(exc)))
+            continue
+        for quant in candidate_formats(spec, opts.quants):
+            weights = weights_of(serving_config(spec, quant=quant))
+            if weights.kind == "unavailable":
+                rejected.append(_reject(gpu.id, quant.id, 0, 0, weights.note))
+                continue
+            fitted = False
+            for tp, pp in LAYOUTS:
+                if spec.num_attention_heads % tp or (pp > 1 and fitted):
+                    continue
+                if opts.max_gpus is not None and tp * pp > opts.max_gpus:
+                    continue
+                searched += 1
+                try:
+                    cand = _size_layout(spec, req, gpu, quant, tp, pp, opts)
+                except CanserveError as exc:
+                    fitted = fitted or not str(exc).startswith("does not fit")
+                    rejected.append(_reject(gpu.id, quant.id, tp, pp, str(exc)))
+                    continue
+                fitted = True
+                candidates.append(cand)
+    return candidates, searched
+
+
+def apply_budget(
+    candidates: list[Candidate], budget: float | None, rejected: list[dict[str, Any]]
+) -> list[Candidate]:
+    """Step 2: drop the layouts that cost more than ``budget`` USD per hour."""
+    if budget is None:
+        return candidates
+    over = [c for c in candidates if c.usd_per_hour > budget]
+    for c in sorted(over, key=lambda c: c.usd_per_hour)[:10]:
+        rejected.append(
+            _reject_cand(c, f"over budget: ${c.usd_per_hour:,.2f}/h > ${budget:,.2f}/h")
+        )
+    return [c for c in candidates if c.usd_per_hour <= budget]
+
+
+def order_candidates(candidates: list[Candidate], rank: str, req: Requirements) -> list[Candidate]:
+    """Step 3: cheapest first (fewer GPUs on ties), or expected-fastest first."""
+    if rank == "latency":
+        return sorted(candidates, key=lambda c: c.cap.ttft_s + req.output * c.cap.tpot_s)
+    return sorted(candidates, key=lambda c: (c.usd_per_hour, c.price.gpu_count))
+
+
+def _slice_workload(
+    req: Requirements, replicas: int, opts: SearchOptions, factor: float, *, users: int | None
+) -> tuple[Workload, int]:
+    """The traffic ``min(replicas, MAX_SIM_REPLICAS)`` replicas carry at ``factor`` x the stated
+    traffic (``users`` overrides the closed loop's size); (workload, replicas simulated)."""
+    sim_replicas = min(replicas, MAX_SIM_REPLICAS)
+    share = sim_replicas / replicas
+    if users is not None or req.users is not None:
+        total = users if users is not None else (req.users or 0) * factor
+        n = max(1, math.ceil(total * share))
+        requests = min(max(opts.simulate_requests, 6 * n), MAX_SIM_REQUESTS)
+        think = 0.0 if users is not None else req.think_s
         traffic = Workload(
             str(req.prompt),
             str(req.output),
-            users=users,
-            think_s=req.think_s,
-            requests=max(requests, 6 * users),
-            seed=seed,
+            users=n,
+            think_s=think,
+            requests=requests,
+            seed=opts.seed,
         )
     else:
         assert req.rate is not None
         traffic = Workload(
             str(req.prompt),
             str(req.output),
-            rate=req.rate * req.peak_factor,
-            requests=requests,
-            seed=seed,
+            rate=req.rate * factor * share,
+            requests=min(opts.simulate_requests, MAX_SIM_REQUESTS),
+            seed=opts.seed,
         )
-    cfg = cand.cfg.with_changes(replicas=replicas, max_num_seqs=cand.cap.batch)
-    return simulate(cfg, traffic, list(req.slos))
+    return traffic, sim_replicas
+
+
+def _simulate(
+    req: Requirements,
+    cand: Candidate,
+    replicas: int,
+    opts: SearchOptions,
+    factor: float,
+    users: int | None = None,
+) -> SimResult:
+    traffic, sim_replicas = _slice_workload(req, replicas, opts, factor, users=users)
+    cfg = cand.cfg.with_changes(
+        replicas=sim_replicas,
+        max_num_seqs=cand.cap.batch,
+        max_model_len=cand.lengths.max_model_len,
+    )
+    return simulate(cfg, traffic, list(req.slos) if users is None else [])
+
+
+def _served(req: Requirements, res: SimResult, factor: float) -> float:
+    """Output tokens/s the whole deployment serves at ``factor`` x the stated traffic, steady
+    state: ``rate x output`` (open loop), or Little's law ``users x output / (E[e2e] + think)``
+    (closed loop) -- no warm-up or end-of-run drain in either."""
+    if req.rate is not None:
+        return req.rate * factor * req.output
+    assert req.users is not None
+    return req.users * factor * req.output / (res.e2e_s["mean"] + req.think_s)
+
+
+def saturation_capacity(
+    cand: Candidate, replicas: int, req: Requirements, opts: SearchOptions
+) -> float:
+    """Steady-state output tokens/s the deployment sustains flat out: a closed loop that keeps
+    every batch slot busy, by Little's law (tokens per request over the mean time in system)."""
+    users = math.ceil(SATURATING_USERS_PER_SEQ * cand.cap.batch * replicas)
+    res = _simulate(req, cand, replicas, opts, 1.0, users=users)
+    sim_users = math.ceil(users * min(replicas, MAX_SIM_REPLICAS) / replicas)
+    per_sim = sim_users * req.output / res.e2e_s["mean"]
+    return per_sim * replicas / min(replicas, MAX_SIM_REPLICAS)
+
+
+def _load_check(
+    req: Requirements, cand: Candidate, replicas: int, peak: SimResult, opts: SearchOptions
+) -> Load:
+    stated = peak if req.peak_factor == 1 else _simulate(req, cand, replicas, opts, 1.0)
+    return Load(
+        served_output_tokens_per_s=_served(req, stated, 1.0),
+        peak_output_tokens_per_s=_served(req, peak, req.peak_factor),
+        capacity_output_tokens_per_s=saturation_capacity(cand, replicas, req, opts),
+        required_output_tokens_per_s=req.required_output_tokens_per_s,
+        capacity_source="simulated at saturation, steady state (Little's law)",
+    )
+
+
+def _with_replicas(cand: Candidate, replicas: int, opts: SearchOptions) -> Candidate:
+    """The candidate re-priced on instances holding ``replicas`` replicas."""
+    price = price_layout(
+        cand.gpu.id,
+        cand.cfg.gpus_per_replica,
+        replicas,
+        cloud=opts.cloud,
+        spot=opts.spot,
+        max_gpus=opts.max_gpus,
+    )
+    return replace(cand, price=price)
 
 
 def _confirm(
-    spec: ModelSpec,
-    req: Requirements,
-    cand: _Candidate,
-    requests: int,
-    seed: int,
-    rejected: list[dict[str, Any]],
-    rate: float,
-) -> Plan | None:
-    """Simulate the candidate; add up to two replicas if it misses; a Plan if it meets."""
-    replicas = cand.replicas
+    req: Requirements, cand: Candidate, opts: SearchOptions, rejected: list[dict[str, Any]]
+) -> tuple[Candidate, SimResult] | None:
+    """Simulate at peak; on a miss add a replica (twice at most); None if it never meets."""
+    missed: list[dict[str, Any]] = []
     for _ in range(3):
-        if cand.pp > 1:
-            break  # the simulator models tensor-parallel replicas only
-        res = _simulate(req, cand, replicas, requests, seed)
+        try:
+            res = _simulate(req, cand, cand.replicas, opts, req.peak_factor)
+        except InvalidInputError as exc:
+            rejected.append(_reject_cand(cand, f"not simulated: {exc}"))
+            return None
         missed = [s for s in res.slo if not s["met"]]
         if not missed:
-            return _plan(spec, req, cand, replicas, rate, res)
-        replicas += 1
-    reason = (
-        "; ".join(
-            f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s" for s in missed
-        )
-        if cand.pp == 1
-        else "pipeline parallel: not simulated"
+            return cand, res
+        try:
+            cand = _with_replicas(cand, cand.replicas + 1, opts)
+        except CanserveError as exc:
+            rejected.append(_reject_cand(cand, f"misses targets and cannot grow: {exc}"))
+            return None
+    reason = "; ".join(
+        f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s" for s in missed
     )
     rejected.append(
-        _reject(
-            cand.gpu.id,
-            cand.quant.id,
-            cand.tp,
-            cand.pp,
-            f"{reason} (simulated with {replicas - 1} replica(s))",
-        )
+        _reject_cand(cand, f"{reason} (simulated with up to {cand.replicas - 1} replicas)")
     )
     return None
 
 
-def _plan(
-    spec: ModelSpec, req: Requirements, cand: _Candidate, replicas: int, rate: float, res: SimResult
-) -> Plan:
-    per_hour = replicas * cand.tp * cand.pp * rate
-    output_per_hour = max(res.throughput_output_tokens_per_s, 1e-9) * 3600
-    max_len = req.context or (req.prompt + req.output)
-    dep = Deployment(
-        model_id=spec.model_id,
-        tensor_parallel_size=cand.tp,
-        pipeline_parallel_size=cand.pp,
-        replicas=replicas,
-        max_model_len=max_len,
-        max_num_seqs=cand.cap.batch,
-        max_num_batched_tokens=cand.cap.memory.max_num_batched_tokens,
-        gpu_memory_utilization=GPU_MEMORY_UTILIZATION,
-        kv_cache_dtype="auto",
-        quantization=cand.quant.id,
-        vllm_quantization=cand.quant.vllm_quantization,
-        checkpoint_quantization=spec.checkpoint_quantization,
-        max_input_tokens=req.prompt,
-    )
-    predicted = {k: getattr(res, k) for k in ("ttft_s", "tpot_s", "e2e_s", "queue_s")}
-    predicted.update(
+def _predicted(res: SimResult, sliced: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(res, k) for k in ("ttft_s", "tpot_s", "e2e_s", "queue_s")}
+    out.update(
         throughput_output_tokens_per_s=res.throughput_output_tokens_per_s,
         goodput=res.goodput,
         gpu_utilization=res.gpu_utilization,
         preemptions=res.preemptions,
         slo=res.slo,
+        simulated_replicas=res.replicas,
+        sliced=sliced,
     )
-    return Plan(
-        model=spec.model_id,
-        gpu=cand.gpu.id,
-        gpu_count=replicas * cand.tp * cand.pp,
-        tensor_parallel_size=cand.tp,
-        pipeline_parallel_size=cand.pp,
-        replicas=replicas,
-        quantization=cand.quant.id,
-        memory_per_gpu_bytes=cand.cap.memory.per_gpu["total_bytes"],
-        gpu_memory_bytes=cand.gpu.memory_bytes,
-        max_num_seqs=cand.cap.batch,
-        max_model_len=max_len,
-        capacity_output_tokens_per_s=cand.cap.output_tokens_per_s * replicas,
-        cost_usd_per_hour=per_hour,
-        cost_usd_per_million_output_tokens=per_hour / output_per_hour * 1e6,
-        price=asdict(cand.price),
-        predicted=predicted,
-        checklist=checklist(req, cand.cap, res, cand.gpu, max_len, spec),
-        vllm_command=vllm_command(dep),
-        commands=engine_commands(dep),
-        kubernetes=kubernetes_manifest(dep),
-        batch_curve=_batch_curve(cand, max_len),
-    )
+    return out
 
 
-def _batch_curve(cand: _Candidate, max_len: int) -> list[dict[str, float]]:
+def _batch_curve(cand: Candidate) -> list[dict[str, float]]:
     """Decode speed of one replica against batch size, up to the batch the plan runs."""
     top = cand.cap.batch
     batches = sorted({b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= top} | {top})
-    curve = sweep_batch(cand.cfg, batches, context=max_len // 2 + 1)
+    context = min(cand.lengths.max_model_len // 2 + 1, cand.cfg.model.max_position_embeddings)
+    curve = sweep_batch(cand.cfg, batches, context=context)
     return [
         dict(batch=e.batch, decode_tokens_per_s=e.decode_tokens_per_s, tpot_s=e.tpot_s)
         for e in curve
     ]
 
 
-def _why_none(rejected: list[dict[str, Any]], required: float) -> str:
+def build_plan(
+    spec: ModelSpec, req: Requirements, cand: Candidate, res: SimResult, opts: SearchOptions
+) -> Plan:
+    """A confirmed candidate as a plan: load check, checklist, commands, manifest."""
+    replicas = cand.replicas
+    load = _load_check(req, cand, replicas, res, opts)
+    served_per_hour = max(load.served_output_tokens_per_s, 1e-9) * 3600
+    dep = deployment_of(
+        cand.cfg, replicas, cand.cap.batch, cand.cap.memory.max_num_batched_tokens, cand.lengths
+    )
+    cal = cand.cfg.calibration.framework(cand.cfg.framework.id)
+    price = cand.price.to_dict()
+    return Plan(
+        model=spec.model_id,
+        gpu=cand.gpu.id,
+        gpu_count=cand.price.gpu_count,
+        tensor_parallel_size=cand.cfg.tp,
+        pipeline_parallel_size=cand.cfg.pp,
+        replicas=replicas,
+        quantization=cand.quant.id,
+        instance_type=f"{price['instance']} ({price['cloud']})",
+        instances=cand.price.instances,
+        memory_per_gpu_bytes=cand.cap.memory.per_gpu["total_bytes"],
+        gpu_memory_bytes=cand.gpu.memory_bytes,
+        max_num_seqs=cand.cap.batch,
+        max_model_len=cand.lengths.max_model_len,
+        max_model_len_source=cand.lengths.source,
+        kv_capacity_tokens=cand.lengths.kv_capacity_tokens,
+        capacity_output_tokens_per_s=load.capacity_output_tokens_per_s,
+        utilization=load.utilization,
+        headroom_to_saturation=load.headroom,
+        cost_usd_per_hour=cand.usd_per_hour,
+        cost_usd_per_million_output_tokens=cand.usd_per_hour / served_per_hour * 1e6,
+        price=price,
+        load=load.to_dict(),
+        weights=dep.weights.to_dict(),
+        predicted=_predicted(res, res.replicas < replicas),
+        checklist=checklist(
+            req,
+            cand.cap,
+            res,
+            cand.gpu,
+            cand.lengths,
+            spec,
+            load,
+            cal.continuous_batching,
+            cand.cfg.framework.name,
+        ),
+        prepare_command=dep.weights.prepare,
+        vllm_command=vllm_command(dep),
+        commands=engine_commands(dep),
+        kubernetes=kubernetes_manifest(dep),
+        batch_curve=_batch_curve(cand),
+    )
+
+
+def confirm_finalists(
+    spec: ModelSpec,
+    req: Requirements,
+    candidates: list[Candidate],
+    opts: SearchOptions,
+    *,
+    top: int,
+    finalists: int,
+    rank: str,
+    rejected: list[dict[str, Any]],
+) -> list[Plan]:
+    """Step 4: simulate the leading candidates; the best ``top`` that meet become plans."""
+    limit = max(finalists, 12) if rank == "latency" else finalists
+    confirmed: list[tuple[Candidate, SimResult]] = []
+    for cand in candidates[:limit]:
+        done = _confirm(req, cand, opts, rejected)
+        if done is not None:
+            confirmed.append(done)
+        if len(confirmed) >= top and rank == "cost":
+            break
+    for cand in candidates[limit : limit + 10]:
+        rejected.append(
+            _reject_cand(
+                cand,
+                f"costs more: ${cand.usd_per_hour:,.2f}/h for {cand.replicas} replica(s) "
+                "(not simulated)",
+            )
+        )
+    if rank == "latency":
+        confirmed.sort(key=lambda cr: cr[1].e2e_s["p95"])
+    else:
+        confirmed.sort(key=lambda cr: (cr[0].usd_per_hour, cr[0].price.gpu_count))
+    return [build_plan(spec, req, c, r, opts) for c, r in confirmed[:top]]
+
+
+def plan_notes(req: Requirements, plans: list[Plan], rejected: list[dict[str, Any]]) -> list[str]:
+    """Step 5: why nothing fits, or what to know about the plans."""
+    notes = []
+    if not plans:
+        notes.append(_why_none(rejected, req.required_output_tokens_per_s))
+    if not req.slos:
+        notes.append(
+            "no latency target given: sized for throughput and concurrency only; latency is "
+            "predicted, not enforced (add --slo e2e_p95=5s,... to size for it)"
+        )
+    if any(get_gpu(p.gpu).vendor == "amd" for p in plans):
+        notes.append(
+            "AMD plans assume the H100-measured kernel efficiencies; ROCm kernels often "
+            "reach lower fractions of the datasheet: measure before buying"
+        )
+    if any(p.price.get("cloud") not in ("aws", "gcp", "azure") for p in plans):
+        notes.append(
+            "prices include GPU clouds beyond the hyperscalers; pass --cloud aws (gcp, "
+            "azure, lambda, ...) to price one provider"
+        )
+    if any(p.predicted.get("sliced") for p in plans):
+        notes.append(
+            f"large fleets are simulated as {MAX_SIM_REPLICAS} replicas carrying their share "
+            "of the traffic (a bound on work)"
+        )
+    return notes
+
+
+def plan_deployment(
+    spec: ModelSpec,
+    req: Requirements,
+    *,
+    gpus: list[str] | None = None,
+    quants: list[str] | None = None,
+    max_gpus: int | None = None,
+    cloud: str | None = None,
+    spot: bool = False,
+    framework: str = "vllm",
+    kv_dtype: str = "auto",
+    top: int = 3,
+    finalists: int = 6,
+    simulate_requests: int = 600,
+    seed: int = 0,
+    budget_usd_per_hour: float | None = None,
+    rank: str = "cost",
+    calibration: Calibration | str | Path | dict[str, Any] | None = None,
+) -> PlanResult:
+    """Cheapest deployments meeting ``req``, best first, plus a sample of rejected ones (see
+    the module docstring for the steps). ``gpus`` restricts the GPU types, ``max_gpus`` caps
+    the GPUs in all; ``rank="latency"`` orders the plans by simulated P95 end-to-end latency."""
+    if rank not in ("cost", "latency"):
+        raise InvalidInputError("rank must be 'cost' or 'latency'")
+    if (req.users is None) == (req.rate is None):
+        raise InvalidInputError("give exactly one of --users or --rate")
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    opts = SearchOptions(
+        gpus=tuple(gpus) if gpus else None,
+        quants=tuple(quants) if quants else None,
+        max_gpus=max_gpus,
+        cloud=cloud,
+        spot=spot,
+        framework=framework,
+        kv_dtype=kv_dtype,
+        calibration=cal,
+        simulate_requests=simulate_requests,
+        seed=seed,
+    )
+    check_search_size([spec], opts)
+    rejected: list[dict[str, Any]] = []
+    candidates, searched = search_layouts(spec, req, opts, rejected)
+    candidates = apply_budget(candidates, budget_usd_per_hour, rejected)
+    candidates = order_candidates(candidates, rank, req)
+    plans = confirm_finalists(
+        spec, req, candidates, opts, top=top, finalists=finalists, rank=rank, rejected=rejected
+    )
+    return PlanResult(
+        model=spec.model_id,
+        required_output_tokens_per_s=req.required_output_tokens_per_s,
+        requirements=asdict(req),
+        targets=req.targets(spec.max_position_embeddings),
+        plans=plans,
+        rejected=sample_rejected(rejected),
+        searched=searched,
+        notes=plan_notes(req, plans, rejected),
+    )
+
+
+def rank_plans(plans: list[Plan], rank: str) -> list[Plan]:
+    """Cheapest first, or (``rank="latency"``) lowest simulated P95 end-to-end latency first."""
+    if rank == "latency":
+        return sorted(plans, key=lambda p: p.predicted["e2e_s"]["p95"])
+    return sorted(plans, key=lambda p: (p.cost_usd_per_hour, p.gpu_count))
+
+
+def sample_rejected(rejected: list[dict[str, Any]], limit: int = 40) -> list[dict[str, Any]]:
+    """Up to ``limit`` rejections, taking each kind of reason in turn (simulated misses and
+    costs first, then TPOT, context, price, fit) so that no one kind crowds out the rest."""
+    order = ("misses", "costs", "over", "not", "TPOT", "context", "needs", "does", "no")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rejected:
+        groups.setdefault(r["reason"].split(":")[0].split(" ")[0], []).append(r)
+
+    def rank(kind: str) -> int:
+        return order.index(kind) if kind in order else len(order)
+
+    queues = [groups[k] for k in sorted(groups, key=rank)]
+    out: list[dict[str, Any]] = []
+    while len(out) < limit and any(queues):
+        for q in queues:
+            if q and len(out) < limit:
+                out.append(q.pop(0))
+    return out
+
+
+def _why_none(rejected: list[dict[str, Any]], required: float | None) -> str:
     reasons: dict[str, int] = {}
     for r in rejected:
         key = r["reason"].split(":")[0]
         reasons[key] = reasons.get(key, 0) + 1
     top = ", ".join(f"{k} ({n})" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
-    return (
-        f"no configuration meets the requirements ({required:,.0f} output tokens/s); "
-        f"most common reasons: {top}"
-    )
+    need = f" ({required:,.0f} output tokens/s)" if required is not None else ""
+    return f"no configuration meets the requirements{need}; most common reasons: {top}"

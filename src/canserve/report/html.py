@@ -111,49 +111,91 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(result: PlanResult, path: str | Path) -> Path:
-    target = Path(path)
-    d = result.to_dict()
-    parts = [
-        f"<h1>canserve plan: {html.escape(d['model'])}</h1>",
-        f"<p>Required throughput: <b>{d['required_output_tokens_per_s']:,.0f}</b> output "
-        f"tokens/s. Requirements:</p><pre>{html.escape(json.dumps(d['requirements']))}</pre>",
-    ]
+def _targets_table(targets: list[dict[str, Any]]) -> str:
     rows = [
+        dict(
+            target=t["name"],
+            value="none" if t["value"] is None else f"{t['value']:g} {t['unit']}",
+            origin=t["origin"],
+            note=t["note"],
+        )
+        for t in targets
+    ]
+    return _table(rows, ["target", "value", "origin", "note"])
+
+
+def _plan_rows(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         dict(
             rank=i,
             gpus=f"{p['gpu_count']} x {p['gpu']}",
+            instances=f"{p['instances']} x {p['instance_type']}",
             layout=f"tp {p['tensor_parallel_size']}"
             f" / pp {p['pipeline_parallel_size']} / {p['replicas']} replicas",
             format=p["quantization"],
             batch=p["max_num_seqs"],
+            max_model_len=f"{p['max_model_len']:,}",
             usd_per_hour=f"{p['cost_usd_per_hour']:,.2f}",
             usd_per_1M_out=f"{p['cost_usd_per_million_output_tokens']:,.2f}",
             ttft_p95=f"{p['predicted']['ttft_s']['p95']:.3f}",
             tpot_p99=f"{p['predicted']['tpot_s']['p99']:.4f}",
             e2e_p95=f"{p['predicted']['e2e_s']['p95']:.2f}",
+            utilization=f"{p['utilization']:.0%}",
         )
-        for i, p in enumerate(d["plans"], 1)
+        for i, p in enumerate(plans, 1)
     ]
+
+
+def _plan_one(best: dict[str, Any], plans: list[dict[str, Any]]) -> list[str]:
+    price = best["price"]
+    parts = [
+        "<h2>Plan 1</h2>",
+        f"<p>{best['instances']} x {html.escape(best['instance_type'])} at "
+        f"${price['usd_per_instance_hour']:,.2f}/h each ({html.escape(price['source'])}, "
+        f"{html.escape(price['source_date'])}). max_model_len {best['max_model_len']:,}: "
+        f"{html.escape(best['max_model_len_source'])}.</p>",
+        "<div class='charts'>",
+        f"<div><h3>Memory per GPU</h3>{_memory_chart(best)}</div>",
+        f"<div><h3>Latency percentiles</h3>{_latency_chart(best)}</div>",
+        f"<div><h3>Batch-size curve</h3>{_batch_chart(best)}</div>",
+        f"<div><h3>Cost of the plans</h3>{_cost_chart(plans)}</div></div>",
+    ]
+    items = "".join(
+        f"<tr><td>{html.escape(c['item'])}</td><td class='{c['verdict']}'>{c['verdict']}</td>"
+        f"<td>{html.escape(c['detail'])}</td></tr>"
+        for c in best["checklist"]
+    )
+    parts.append(f"<h3>Production checklist</h3><table>{items}</table>")
+    parts.append("<h3>Deploy</h3>")
+    if best["prepare_command"]:
+        parts.append(
+            f"<h4>Prepare the weights</h4><pre>{html.escape(best['prepare_command'])}</pre>"
+        )
+    for engine, command in best["commands"].items():
+        parts.append(f"<h4>{html.escape(engine)}</h4><pre>{html.escape(command)}</pre>")
+    parts.append(f"<h4>Kubernetes</h4><pre>{html.escape(best['kubernetes'])}</pre>")
+    return parts
+
+
+def write_report(result: PlanResult, path: str | Path) -> Path:
+    target = Path(path)
+    d = result.to_dict()
+    required = d["required_output_tokens_per_s"]
+    sizing = (
+        f"Required throughput: <b>{required:,.0f}</b> output tokens/s."
+        if required is not None
+        else "No latency target: sized for throughput and concurrency only."
+    )
+    parts = [
+        f"<h1>canserve plan: {html.escape(d['model'])}</h1>",
+        f"<p>{sizing}</p><h2>Targets and assumptions</h2>{_targets_table(d['targets'])}",
+        f"<p>Requirements:</p><pre>{html.escape(json.dumps(d['requirements']))}</pre>",
+    ]
+    rows = _plan_rows(d["plans"])
     parts.append("<h2>Plans, cheapest first</h2>")
     parts.append(_table(rows, list(rows[0]) if rows else ["rank"]))
     if d["plans"]:
-        best = d["plans"][0]
-        parts.append("<h2>Plan 1</h2><div class='charts'>")
-        parts.append(f"<div><h3>Memory per GPU</h3>{_memory_chart(best)}</div>")
-        parts.append(f"<div><h3>Latency percentiles</h3>{_latency_chart(best)}</div>")
-        parts.append(f"<div><h3>Batch-size curve</h3>{_batch_chart(best)}</div>")
-        parts.append(f"<div><h3>Cost of the plans</h3>{_cost_chart(d['plans'])}</div></div>")
-        items = "".join(
-            f"<tr><td>{html.escape(c['item'])}</td><td class='{c['verdict']}'>{c['verdict']}</td>"
-            f"<td>{html.escape(c['detail'])}</td></tr>"
-            for c in best["checklist"]
-        )
-        parts.append(f"<h3>Production checklist</h3><table>{items}</table>")
-        parts.append("<h3>Deploy</h3>")
-        for engine, command in best["commands"].items():
-            parts.append(f"<h4>{html.escape(engine)}</h4><pre>{html.escape(command)}</pre>")
-        parts.append(f"<h4>Kubernetes</h4><pre>{html.escape(best['kubernetes'])}</pre>")
+        parts += _plan_one(d["plans"][0], d["plans"])
     parts.append("<h2>Rejected configurations (sample)</h2>")
     parts.append(_table(d["rejected"], ["gpu", "quantization", "tensor_parallel_size", "reason"]))
     for note in d["notes"]:

@@ -100,23 +100,32 @@ def plot_timeline(result: SimResult, path: str | Path) -> Path:
 
 
 def plot_cost(est: CostEstimate, path: str | Path) -> Path:
-    """Monthly cost against daily token volume: self-hosting (flat) and each API (linear), with
-    the break-even points marked."""
+    """Monthly cost against daily token volume over a range that covers the break-even
+    points: self-hosting (a step each time a unit is added) and each API compared (linear),
+    with the break-even points marked."""
     target = _target(path)
     plt = _pyplot()
-    import numpy as np
-
-    top = max(est.tokens_per_day * 10, 1e7)
-    volumes = np.logspace(4, np.log10(top), 200)
+    curve = est.curve
+    volumes = [p["tokens_per_day"] for p in curve]
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    ax.plot(volumes, [est.monthly_total_usd] * len(volumes), "k-", lw=2, label="self-hosted")
-    for api in est.apis:
-        per_token = api.monthly_usd / max(est.tokens_per_day, 1e-9)
-        line = ax.plot(volumes, volumes * per_token, lw=1, label=api.name)[0]
-        if api.break_even_tokens_per_day:
+    ax.step(
+        volumes,
+        [p["self_hosted_usd"] for p in curve],
+        "k-",
+        lw=2,
+        where="post",
+        label="self-hosted",
+    )
+    names = [k for k in curve[0] if k not in ("tokens_per_day", "self_hosted_usd", "units")]
+    by_name = {a.name: a for a in est.apis}
+    for name in names:
+        line = ax.plot(volumes, [p[name] for p in curve], lw=1, label=name)[0]
+        be = by_name[name].break_even_tokens_per_day
+        if be:
+            per_token = by_name[name].monthly_usd / max(est.tokens_per_day, 1e-9)
             ax.plot(
-                [api.break_even_tokens_per_day],
-                [est.monthly_total_usd],
+                [be],
+                [be * per_token] if est.tokens_per_day else [est.monthly_total_usd],
                 "o",
                 color=line.get_color(),
             )
