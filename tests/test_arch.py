@@ -130,7 +130,7 @@ def test_checkpoint_quantization_is_read():
                 "num_hidden_layers": 1,
                 "intermediate_size": 8,
             },
-            "'hidden_size' is out of range",
+            "'hidden_size' must be at least 1",
         ),
         (
             {
