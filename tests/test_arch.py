@@ -13,7 +13,7 @@ CATALOG = {m.file.removesuffix(".json"): m for m in list_models()}
 
 def test_every_shipped_config_has_a_golden_count():
     assert set(CATALOG) == set(GOLDEN)
-    assert len(CATALOG) == 46
+    assert len(CATALOG) == 87
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

@@ -1,6 +1,8 @@
 """Catalog rows: every entry addressable, sourced and sane; lookups exact."""
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,9 @@ from canserve import (
     list_gpus,
     list_models,
     list_quants,
+    spec_from_config,
 )
+from canserve.catalog.models import search_models
 from canserve.catalog.loader import load_rows
 
 REQUIRED_GPUS = [
@@ -51,7 +55,9 @@ def test_renamed_hub_ids_resolve():
     assert get_model("meta-llama/Llama-3.1-70B") is get_model("meta-llama/Meta-Llama-3.1-70B")
 
 
-@pytest.mark.parametrize("name", ["7b", "llama", "llama-3-70b", "Llama-3.1-70B-Instruct"])
+@pytest.mark.parametrize(
+    "name", ["7b", "llama", "llama-3-70b", "Llama 3.1 70B", "meta-llama/Llama-3.1-70B-Instruct-v2"]
+)
 def test_no_fuzzy_model_match(name):
     with pytest.raises(UnknownModelError) as info:
         get_model(name)
@@ -138,3 +144,56 @@ def test_every_data_row_is_sourced():
         for row in load_rows(file, table):
             assert row.get("source") or row.get("sources")
             assert row["source_date"]
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "same_architecture"
+
+
+def _sizing(spec):
+    return (spec.tensors, spec.cache_layers, spec.max_position_embeddings, spec.torch_dtype)
+
+
+@pytest.mark.parametrize(
+    ("instruct_id", "fixture"),
+    [
+        ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama__Llama-3.1-8B-Instruct.json"),
+        ("meta-llama/Llama-3.1-70B-Instruct", "meta-llama__Llama-3.1-70B-Instruct.json"),
+    ],
+)
+def test_instruct_ids_resolve_to_a_base_with_the_same_architecture(instruct_id, fixture):
+    real = spec_from_config(json.loads((FIXTURES / fixture).read_text()), instruct_id)
+    assert _sizing(get_model(instruct_id)) == _sizing(real)
+
+
+def test_instruct_ids_that_differ_from_their_base_have_their_own_rows():
+    base, instruct = get_model("qwen2.5-7b"), get_model("Qwen/Qwen2.5-7B-Instruct")
+    assert instruct is not base
+    assert (base.max_position_embeddings, instruct.max_position_embeddings) == (131072, 32768)
+
+
+def test_unknown_model_suggests_config_and_hub():
+    with pytest.raises(UnknownModelError, match=r"--config PATH.*--hub"):
+        get_model("someone/their-own-model")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Llama 3.1 70B", "meta-llama/Meta-Llama-3.1-70B"),
+        ("llama-3.1-70b", "meta-llama/Meta-Llama-3.1-70B"),
+        ("LLAMA3.1 70b", "meta-llama/Meta-Llama-3.1-70B"),
+        ("qwen3.5 397b", "Qwen/Qwen3.5-397B-A17B"),
+        ("deepseek v3.2", "deepseek-ai/DeepSeek-V3.2"),
+        ("gpt oss 20b", "openai/gpt-oss-20b"),
+    ],
+)
+def test_search_finds_models_by_words(query, expected):
+    assert expected in [m.id for m in search_models(query, limit=5)]
+
+
+def test_search_ranks_the_exact_name_first_and_needs_every_word():
+    assert search_models("llama-3.1-70b", 3)[0].id == "meta-llama/Meta-Llama-3.1-70B"
+    assert all("8b" not in m.id.lower() for m in search_models("llama 3.1 70b", 20))
+    assert search_models("llama 3.1 8b 70b", 5) == []
+    assert search_models("", 5) == [] and search_models("llama", 0) == []
+    assert len(search_models("qwen", 3)) == 3

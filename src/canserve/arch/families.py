@@ -85,6 +85,8 @@ _STYLES: dict[str, Style] = {
     "qwen3_5_text": _QWEN3_5,
     "qwen3_5_moe_text": _QWEN3_5,
     "olmo2": Style(mlp_bias=False, qk_norm="full"),
+    "olmo3": Style(mlp_bias=False, qk_norm="full"),
+    "exaone4": Style(mlp_bias=False, qk_norm="per_head"),
     "phi3": Style(qkv_bias=False, o_bias=False, mlp_bias=False),
     "cohere": Style(tie_default=True, mlp_bias=False, norms_per_layer=1),
     "gemma2": _GEMMA2,

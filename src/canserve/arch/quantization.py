@@ -7,7 +7,11 @@
   ``hf_quant_config.json``): ``FP8`` (per-tensor scales) and ``NVFP4`` quantize every linear
   layer except the modules ``exclude_modules`` / ``ignore`` name (kept in 16-bit);
   ``MIXED_PRECISION`` gives each quantized module its algorithm in ``quantized_layers`` (modules
-  not listed stay 16-bit).
+  not listed stay 16-bit);
+* compressed-tensors (``quant_method: compressed-tensors``, llm-compressor): a config group
+  targeting ``Linear`` with 8-bit float weights (``fp8``, ``fp8-tensor`` or ``fp8-block`` by its
+  strategy), 4-bit float weights in groups of 16 (``nvfp4``) or symmetric 4-bit integers in groups
+  of 32 (``int4-g32``, Kimi K2.5), except the modules ``ignore`` names (``re:`` prefixes a regex).
 
 Module names are matched as the checkpoint spells them (``model.layers.3.self_attn.o_proj``,
 globs allowed), against each tensor's ``name`` (see :class:`~canserve.arch.spec.Tensor`), with
@@ -73,11 +77,16 @@ def _full_name(t: Tensor) -> str:
 
 
 class _Patterns:
-    """Module-name globs, bucketed by the layer they name so each tensor checks only a few."""
+    """Module-name globs (``re:`` regexes), bucketed by the layer they name so each tensor
+    checks only a few."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.by_layer: dict[int | None, list[str]] = defaultdict(list)
+        self.regexes: list[re.Pattern[str]] = []
         for raw in patterns:
+            if raw.startswith("re:"):
+                self.regexes.append(_regex(raw[3:]))
+                continue
             pattern = _strip(raw)
             m = _LAYER.match(pattern)
             self.by_layer[int(m.group(1)) if m else None].append(pattern)
@@ -85,7 +94,16 @@ class _Patterns:
     def match(self, t: Tensor) -> bool:
         full = _full_name(t)
         candidates = self.by_layer.get(t.layer, []) + self.by_layer.get(None, [])
-        return any(fnmatchcase(full, p) or full.startswith(p + ".") for p in candidates)
+        if any(fnmatchcase(full, p) or full.startswith(p + ".") for p in candidates):
+            return True
+        return any(r.match(full) for r in self.regexes)
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern[:500])
+    except re.error:
+        return re.compile(re.escape(pattern[:500]))
 
 
 def _enclosing(full: str) -> list[str]:
@@ -157,6 +175,42 @@ def _fp8(q: Mapping[str, Any], tensors: tuple[Tensor, ...], expert_dtype: Any) -
     return CheckpointQuant(base, overrides, (note,))
 
 
+def _compressed_format(weights: Mapping[str, Any]) -> str | None:
+    """The canserve format of a compressed-tensors weight scheme, None if canserve lacks it."""
+    bits, kind = weights.get("num_bits"), weights.get("type")
+    if bits == 8 and kind == "float":
+        if weights.get("block_structure"):
+            return "fp8-block"
+        return "fp8-tensor" if weights.get("strategy") == "tensor" else "fp8"
+    if bits == 4 and kind == "float" and weights.get("group_size") == 16:
+        return "nvfp4"
+    symmetric = weights.get("symmetric", True)
+    if bits == 4 and kind == "int" and weights.get("group_size") == 32 and symmetric:
+        return "int4-g32"
+    return None
+
+
+def _compressed_tensors(q: Mapping[str, Any], tensors: tuple[Tensor, ...]) -> CheckpointQuant:
+    groups = q.get("config_groups")
+    groups = groups if isinstance(groups, dict) else {}
+    linear = [
+        g
+        for g in groups.values()
+        if isinstance(g, dict) and "Linear" in _string_list(g.get("targets"))
+    ]
+    weights = linear[0].get("weights") if len(linear) == 1 else None
+    fmt = _compressed_format(weights) if isinstance(weights, dict) else None
+    if fmt is None:
+        return CheckpointQuant(None, notes=(_not_sized("this compressed-tensors scheme"),))
+    ignored = _Patterns(_string_list(q.get("ignore")))
+    chosen = {
+        t: _UNQUANTIZED if ignored.match(t) else fmt
+        for t in tensors
+        if t.role in {"linear", "expert"} and len(t.shape) == 2
+    }
+    return _with_base(chosen, ())
+
+
 def _is_modelopt(q: Mapping[str, Any]) -> bool:
     producer = q.get("producer")
     name = producer.get("name") if isinstance(producer, dict) else None
@@ -198,6 +252,8 @@ def checkpoint_quantization(
         return CheckpointQuant(None)
     if _is_modelopt(q):
         return _modelopt(q, tensors)
+    if q.get("quant_method") == "compressed-tensors":
+        return _compressed_tensors(q, tensors)
     if str(q.get("quant_method", "")).lower() == "fp8":
         expert_dtype = next((c["expert_dtype"] for c in configs if "expert_dtype" in c), None)
         return _fp8(q, tensors, expert_dtype)
