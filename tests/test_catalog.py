@@ -19,8 +19,8 @@ from canserve import (
     list_quants,
     spec_from_config,
 )
-from canserve.catalog.models import search_models
 from canserve.catalog.loader import load_rows
+from canserve.catalog.models import search_models
 
 REQUIRED_GPUS = [
     "RTX-4060-TI-16GB",

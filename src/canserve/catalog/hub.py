@@ -9,7 +9,6 @@ downloaded once by ``huggingface_hub`` into its own cache and read from there af
 from __future__ import annotations
 
 import contextlib
-
 from pathlib import Path
 
 from canserve.errors import ConfigError, UnknownModelError
