@@ -63,11 +63,13 @@ def exact_param_count(config: Mapping[str, Any]) -> int:
 def _count(transformers: Any, cfg: Any) -> int:
     try:
         model = transformers.AutoModelForCausalLM.from_config(cfg)
-        return sum(p.numel() for p in model.parameters())  # type: ignore[no-any-return]
+        total: int = sum(p.numel() for p in model.parameters())
+        return total
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):
             raise
     # a text model with no causal-LM class (Qwen3-VL): its base model plus the LM head
     base = transformers.AutoModel.from_config(cfg)
     head = 0 if getattr(cfg, "tie_word_embeddings", False) else cfg.vocab_size * cfg.hidden_size
-    return sum(p.numel() for p in base.parameters()) + head  # type: ignore[no-any-return]
+    body: int = sum(p.numel() for p in base.parameters())
+    return body + head

@@ -47,7 +47,7 @@ _PREFIXES = (
     "transformer.",
 )
 _LAYER = re.compile(r"layers\.(\d+)(\.|$)")
-_QUANTIZABLE = {"linear", "expert", "lm_head", "embed"}
+_QUANTIZABLE = {"linear", "expert", "lm_head"}  # nn.Linear modules; embeddings are not
 _UNQUANTIZED = "bf16"
 
 
@@ -149,8 +149,7 @@ def _modelopt(q: Mapping[str, Any], tensors: tuple[Tensor, ...]) -> CheckpointQu
 
 
 def _with_base(chosen: Mapping[Tensor, str], notes: tuple[str, ...]) -> CheckpointQuant:
-    """The format holding the most parameters becomes the checkpoint's; the rest are overrides.
-    Embeddings and LM head that follow their format's default (16-bit) are not listed."""
+    """The format holding the most parameters becomes the checkpoint's; the rest are overrides."""
     weight: dict[str, int] = defaultdict(int)
     for t, fmt in chosen.items():
         if fmt != _UNQUANTIZED:
@@ -158,12 +157,16 @@ def _with_base(chosen: Mapping[Tensor, str], notes: tuple[str, ...]) -> Checkpoi
     if not weight:
         return CheckpointQuant(None, notes=notes)
     base = max(weight, key=lambda k: weight[k])
-    overrides = tuple(
-        (t, fmt)
-        for t, fmt in chosen.items()
-        if fmt != base and not (fmt == _UNQUANTIZED and t.role in {"embed", "lm_head"})
-    )
+    overrides = tuple((t, fmt) for t, fmt in chosen.items() if _listed(t, fmt, base))
     return CheckpointQuant(base, overrides, notes)
+
+
+def _listed(t: Tensor, fmt: str, base: str) -> bool:
+    """Whether ``t`` needs an override: stored otherwise than the base format stores its role
+    (an embedding or LM head is 16-bit in every base format, so listed only when quantized)."""
+    if t.role in {"embed", "lm_head"}:
+        return fmt != _UNQUANTIZED
+    return fmt != base
 
 
 def _fp8(q: Mapping[str, Any], tensors: tuple[Tensor, ...], expert_dtype: Any) -> CheckpointQuant:
