@@ -113,7 +113,7 @@ def test_pipeline_stages_split_layers():
     assert whole / 2 * 0.95 < pp2 < whole / 2 * 1.05
 
 
-# ---------------------------------------------------------------- checkpoint formats (ModelOpt, ...)
+# ------------------------------------------------------------- checkpoint formats (ModelOpt, ...)
 
 
 def _as_shipped(spec):
