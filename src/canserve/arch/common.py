@@ -86,11 +86,14 @@ def attention_dims(f: Fields, head_dim_field: str = "head_dim") -> AttentionDims
 
 
 def experts_and_top_k(f: Fields, experts_field: str | None = None) -> tuple[int, int]:
-    """Routed experts and experts per token (0, 0 for a dense model); top-k never exceeds the
-    expert count."""
+    """Routed experts and experts per token: (0, 0) for a dense model when ``experts_field`` is
+    not given; with it, the family has MoE layers and the field must say how many experts. Top-k
+    never exceeds the expert count."""
     names = (experts_field,) if experts_field else EXPERTS_FIELDS
-    experts = f.int(f.pick(*names) or names[0], 0, minimum=0)
+    experts = f.int(f.pick(*names) or names[0], None if experts_field else 0, minimum=0)
     if not experts:
+        if experts_field:
+            raise f.fail(experts_field, "must be at least 1 for a model with MoE layers")
         return 0, 0
     top_k = f.first_int(TOP_K_FIELDS)
     if top_k > experts:
