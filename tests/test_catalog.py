@@ -261,3 +261,18 @@ def test_gpus_command_lists_gpus_without_bf16():
 
     result = run_cli("gpus", "t4")
     assert result.returncode == 0 and "T4" in result.stdout
+
+
+def test_a_config_folder_with_a_modelopt_quant_file_sizes_as_shipped(tmp_path):
+    from canserve import load_model
+    from canserve.catalog.loader import data_path
+
+    (tmp_path / "config.json").write_text(
+        data_path("models/nvidia__Llama-3.1-70B-Instruct-FP8.json").read_text()
+    )
+    assert load_model(config=tmp_path).checkpoint_quantization is None  # config.json says nothing
+    (tmp_path / "hf_quant_config.json").write_text(
+        data_path("models/hf_quant/nvidia__Llama-3.1-70B-Instruct-FP8.json").read_text()
+    )
+    assert load_model(config=tmp_path).checkpoint_quantization == "fp8-tensor"
+    assert load_model(config=tmp_path / "config.json").checkpoint_quantization == "fp8-tensor"

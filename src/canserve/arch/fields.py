@@ -18,10 +18,10 @@ from typing import Any
 
 from canserve.errors import ConfigError
 
-__all__ = ["MAX_CONTEXT", "MAX_LAYERS", "Fields"]
+__all__ = ["MAX_LAYERS", "Fields"]
 
 MAX_LAYERS = 1024
-MAX_CONTEXT = 2**28
+_MAX_CONTEXT = 2**28
 _MAX_DIMENSION = 2**24  # any other size a config gives (ranks, widths, windows)
 _LIMITS = {
     **dict.fromkeys(("num_hidden_layers", "n_layer", "num_layers"), MAX_LAYERS),
@@ -43,7 +43,7 @@ _LIMITS = {
         2**21,
     ),
     **dict.fromkeys(
-        ("max_position_embeddings", "sliding_window", "attention_chunk_size"), MAX_CONTEXT
+        ("max_position_embeddings", "sliding_window", "attention_chunk_size"), _MAX_CONTEXT
     ),
 }
 _LIST_LIMIT = 4 * MAX_LAYERS  # per-layer lists (layer_types, no_rope_layers, ...)
@@ -52,7 +52,7 @@ _short = reprlib.Repr()
 _short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist = 2, 40, 40, 6
 
 
-def show(value: Any) -> builtins.str:
+def _show(value: Any) -> builtins.str:
     """A short, safe rendering of a config value for an error message (no 5,000-digit ints, no
     50,000-deep lists)."""
     if isinstance(value, builtins.int) and not isinstance(value, builtins.bool):
@@ -62,7 +62,7 @@ def show(value: Any) -> builtins.str:
     return _short.repr(value)
 
 
-def limit(name: builtins.str) -> builtins.int:
+def _limit(name: builtins.str) -> builtins.int:
     """The largest value canserve accepts for integer field ``name``."""
     return _LIMITS.get(name, _MAX_DIMENSION)
 
@@ -86,12 +86,12 @@ class Fields:
 
     def _checked(self, name: builtins.str, value: Any, minimum: builtins.int) -> builtins.int:
         if isinstance(value, builtins.bool) or not isinstance(value, builtins.int):
-            raise self.fail(name, f"must be an integer, got {show(value)}")
+            raise self.fail(name, f"must be an integer, got {_show(value)}")
         if value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, got {show(value)}")
-        if value > limit(name):
+            raise self.fail(name, f"must be at least {minimum}, got {_show(value)}")
+        if value > _limit(name):
             raise self.fail(
-                name, f"is {show(value)}, above the limit of {limit(name):,} canserve accepts"
+                name, f"is {_show(value)}, above the limit of {_limit(name):,} canserve accepts"
             )
         return value
 
@@ -128,7 +128,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, builtins.bool):
-            raise self.fail(name, f"must be true or false, got {show(value)}")
+            raise self.fail(name, f"must be true or false, got {_show(value)}")
         return value
 
     def str(self, name: builtins.str, default: builtins.str = "") -> builtins.str:
@@ -136,7 +136,7 @@ class Fields:
         if value is None:
             return default
         if not isinstance(value, builtins.str) or len(value) > _LIST_LIMIT:
-            raise self.fail(name, f"must be a short string, got {show(value)}")
+            raise self.fail(name, f"must be a short string, got {_show(value)}")
         return value
 
     def _list(self, name: builtins.str, length: builtins.int | None) -> list[Any] | None:
@@ -144,7 +144,7 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, list) or len(value) > _LIST_LIMIT:
-            raise self.fail(name, f"must be a list, got {show(value)}")
+            raise self.fail(name, f"must be a list, got {_show(value)}")
         if length is not None and len(value) != length:
             raise self.fail(name, f"has {len(value)} entries for {length} layers")
         return value

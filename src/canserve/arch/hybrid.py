@@ -172,7 +172,7 @@ def _v4_compressor(f: Fields, i: int, kind: str, q_lora: int) -> tuple[list[Tens
     ``ratio`` tokens, and the buffers of not-yet-compressed tokens transformers keeps."""
     hidden, head_dim, window = f.int("hidden_size"), f.int("head_dim"), f.int("sliding_window")
     if kind == "sliding_attention":
-        return [], kv_cache_shared(head_dim, window)
+        return [], _shared_kv_window(head_dim, window)
     ratio = _v4_ratio(f, kind)
     series = 2 if kind == _CSA else 1  # CSA compresses two overlapping series (Ca, Cb)
     tensors = _compressor("attn.compressor", i, hidden, head_dim, ratio, series)
@@ -194,7 +194,7 @@ def _v4_compressor(f: Fields, i: int, kind: str, q_lora: int) -> tuple[list[Tens
     return tensors, cache
 
 
-def kv_cache_shared(head_dim: int, window: int) -> CacheLayer:
+def _shared_kv_window(head_dim: int, window: int) -> CacheLayer:
     """A sliding-window cache whose one KV head serves as both K and V (DeepSeek-V4)."""
     return CacheLayer("attention", kv_elements_per_token=head_dim, window_tokens=window)
 
@@ -233,12 +233,16 @@ def _v4_attention(f: Fields, i: int) -> list[Tensor]:
     ]
 
 
-def _hyper_connection(i: int | None, hidden: int, hc: int, outputs: int, name: str) -> list[Tensor]:
-    """Manifold-constrained hyper-connection mixing ``hc`` residual streams (fn, base, scale)."""
+def _hyper_connection(
+    i: int | None, hidden: int, hc: int, outputs: int, scales: int, name: str
+) -> list[Tensor]:
+    """Manifold-constrained hyper-connection mixing ``hc`` residual streams: a projection to
+    ``outputs`` mixing weights, their bias and ``scales`` scales (transformers
+    ``DeepseekV4HyperConnection``: pre, post and comb weights; ``DeepseekV4HyperHead``: one)."""
     return [
         Tensor("hyper", i, (outputs, hc * hidden), name=f"{name}.fn"),
         Tensor("hyper", i, (outputs,), name=f"{name}.base"),
-        Tensor("hyper", i, (3 if i is not None else 1,), name=f"{name}.scale"),
+        Tensor("hyper", i, (scales,), name=f"{name}.scale"),
     ]
 
 
@@ -254,7 +258,7 @@ def deepseek_v4(f: Fields) -> Built:
     shared = moe_inner * f.int("n_shared_experts", 0, minimum=0)
     hc = f.int("hc_mult", 4)
     tensors, tied = embeddings(f, tie_default=False, names=("embed", "norm", "head"))
-    tensors += _hyper_connection(None, hidden, hc, hc, "hc_head")
+    tensors += _hyper_connection(None, hidden, hc, hc, 1, "hc_head")
     caches = []
     for i, kind in enumerate(types):
         tensors += _v4_attention(f, i)
@@ -274,7 +278,7 @@ def deepseek_v4(f: Fields) -> Built:
             )
         tensors += blocks.norms(i, hidden, 2)
         for name in ("hc_attn", "hc_ffn"):
-            tensors += _hyper_connection(i, hidden, hc, (2 + hc) * hc, name)
+            tensors += _hyper_connection(i, hidden, hc, (2 + hc) * hc, 3, name)
         caches.append(cache)
     return Built(
         tensors,
