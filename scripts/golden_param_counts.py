@@ -9,13 +9,17 @@ It is not run by the tests or CI: it needs ``torch`` and ``transformers``, which
 does not depend on. Run it from a separate virtualenv::
 
     python3 -m venv /work/golden-venv
-    /work/golden-venv/bin/pip install torch==2.13.0 transformers==5.24.0
+    /work/golden-venv/bin/pip install torch==2.13.0 transformers==5.24.0  # pinned, see below
     /work/golden-venv/bin/python scripts/golden_param_counts.py
     # optional: also dump per-architecture layer tensor shapes
     /work/golden-venv/bin/python scripts/golden_param_counts.py --layer-shapes /tmp/layer_shapes.txt
 
 The committed golden file was generated with torch 2.13.0 (CPU build) and transformers 5.24.0
-on Python 3.11; both versions are also recorded inside the JSON.
+on Python 3.11; both versions are also recorded inside the JSON. transformers 5.24.0 is the
+newest release that installs here (5.25.0 requires ``kernels>=0.19.1``, not on the index) and it
+has every model type the catalog ships: ``deepseek_v32``, ``deepseek_v4``, ``glm_moe_dsa``,
+``qwen3_5``/``qwen3_5_moe``, ``qwen3_vl``/``qwen3_vl_moe``, ``minimax_m2``, ``nemotron_h`` with MoE
+layers, ``olmo3``, ``exaone4``, ``kimi_k25`` (checked 2026-12-02).
 
 What is counted, per config file:
 
@@ -35,8 +39,12 @@ What is counted, per config file:
 
 Config handling (``quantization_config`` is always dropped: counts are for the unquantized model):
 
-* multimodal configs with a ``text_config`` (Llama 4, Gemma 4): only the text causal LM is built,
-  from ``text_config`` alone (``Llama4ForCausalLM`` / ``Gemma4ForCausalLM``).
+* multimodal configs with a ``text_config`` (Llama 4, Gemma 4, Qwen3.5, Qwen3-VL, Kimi K2.5):
+  only the text causal LM is built, from ``text_config`` (plus the outer ``tie_word_embeddings``
+  when the text config does not set it, as the multimodal model ties by the outer config):
+  ``Llama4ForCausalLM``, ``Qwen3_5ForCausalLM``, ... Text models transformers has no causal-LM
+  class for (Qwen3-VL) are built as their base text model plus the LM head the multimodal model
+  puts on it (``TextCausalLM``).
 * ``model_type: kimi_k2`` (architecture ``DeepseekV3ForCausalLM``): built as ``deepseek_v3`` from
   the same keys.
 * ``model_type: RefinedWeb`` (Falcon-40B's legacy remote-code config): mapped onto
@@ -64,6 +72,7 @@ import torch
 import transformers
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForCausalLM,
     FalconConfig,
     PreTrainedConfig,
@@ -73,7 +82,7 @@ from transformers import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "src" / "canserve" / "catalog" / "data" / "models"
 OUT_PATH = REPO_ROOT / "tests" / "golden" / "param_counts.json"
-GENERATED_ON = "2026-11-26"
+GENERATED_ON = "2026-12-02"
 
 # Legacy RefinedWeb (tiiuae remote code, "RWConfig") key -> FalconConfig key.
 FALCON_RW_RENAMES = {
@@ -134,7 +143,10 @@ def build_config(raw: dict[str, Any]) -> tuple[PreTrainedConfig, list[str]]:
         )
         return falcon_config_from_refinedweb(raw), notes
     if "text_config" in raw:
+        outer = raw
         raw = dict(raw["text_config"])
+        if "tie_word_embeddings" in outer and "tie_word_embeddings" not in raw:
+            raw["tie_word_embeddings"] = outer["tie_word_embeddings"]
         notes.append(f"multimodal {model_type} config: text model only, built from text_config")
     if raw.get("model_type") == "kimi_k2":
         raw["model_type"] = "deepseek_v3"
@@ -152,10 +164,33 @@ def build_config(raw: dict[str, Any]) -> tuple[PreTrainedConfig, list[str]]:
     return AutoConfig.for_model(kwargs.pop("model_type"), **kwargs), notes
 
 
+class TextCausalLM(torch.nn.Module):
+    """A base text model plus the LM head a multimodal model puts on it (tied to the input
+    embedding when the config says so), for text models without a ``*ForCausalLM`` class."""
+
+    def __init__(self, base: torch.nn.Module, cfg: PreTrainedConfig) -> None:
+        super().__init__()
+        self.model = base
+        self.lm_head = torch.nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if getattr(cfg, "tie_word_embeddings", False):
+            self.lm_head.weight = base.get_input_embeddings().weight
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.model.get_input_embeddings()  # type: ignore[no-any-return]
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.lm_head
+
+
 def build_model(cfg: PreTrainedConfig) -> PreTrainedModel:
     """Instantiate the causal LM without allocating weights."""
     with torch.device("meta"):
-        model: PreTrainedModel = AutoModelForCausalLM.from_config(cfg)  # type: ignore[no-untyped-call]
+        try:
+            model: PreTrainedModel = AutoModelForCausalLM.from_config(cfg)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            if "Unrecognized configuration class" not in str(exc):
+                raise
+            model = TextCausalLM(AutoModel.from_config(cfg), cfg)  # type: ignore[assignment]
     return model
 
 

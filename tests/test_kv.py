@@ -55,3 +55,23 @@ def test_kv_dtypes(dtype, bits):
 def test_unknown_kv_dtype():
     with pytest.raises(InvalidInputError, match="unknown KV cache dtype"):
         kv_bits("fp6")
+
+
+def test_dsa_indexer_key_makes_the_cache_22_percent_larger_than_v3():
+    v3, v32 = kv_layout(get_model("deepseek-v3")), kv_layout(get_model("deepseek-v3.2"))
+    assert v3.elements_per_token_at(1) == 61 * 576
+    assert v32.elements_per_token_at(1) == 61 * (576 + 128)  # +22% at equal dtype
+    assert kv_layout(get_model("deepseek-v3.2"), 8).elements_per_sequence(1000) == (
+        v32.elements_per_sequence(1000)
+    )  # latent and indexer key both kept whole on every rank
+
+
+def test_deepseek_v4_cache_window_plus_compressed_entries():
+    layout = kv_layout(get_model("deepseek-v4-flash"))
+    tokens = 2**20
+    window = 43 * 128 * 512  # every layer: 128 shared K=V entries of head_dim 512
+    csa = 21 * (tokens // 4) * (512 + 128)  # 21 layers: an entry + indexer key per 4 tokens
+    hca = 20 * (tokens // 128) * 512  # 20 layers: an entry per 128 tokens
+    assert layout.elements_per_sequence(tokens) == window + csa + hca
+    assert layout.elements_per_token_at(tokens) == 21 * 640 / 4 + 20 * 512 / 128
+    assert layout.state_elements == 21 * 8960 + 20 * 130048

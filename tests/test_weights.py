@@ -111,3 +111,70 @@ def test_pipeline_stages_split_layers():
     whole = weights_breakdown(LLAMA_8B, fmt).total_bytes
     pp2 = weights_breakdown(LLAMA_8B, fmt, 1, 2).per_gpu_bytes
     assert whole / 2 * 0.95 < pp2 < whole / 2 * 1.05
+
+
+# ------------------------------------------------------------- checkpoint formats (ModelOpt, ...)
+
+
+def _as_shipped(spec):
+    return weights_breakdown(spec, get_quant(spec.checkpoint_quantization))
+
+
+def test_modelopt_fp8_has_per_tensor_scales_and_keeps_the_lm_head_16_bit():
+    spec = get_model("nvidia/Llama-3.1-70B-Instruct-FP8")  # hf_quant_config.json: FP8, lm_head out
+    assert spec.checkpoint_quantization == "fp8-tensor"
+    linear = [t for t in spec.tensors if t.role == "linear"]
+    rest = spec.params_total - sum(t.numel for t in linear)
+    expected = (
+        sum(t.numel for t in linear) + 8 * len(linear) + 2 * rest
+    )  # + fp32 weight/input scale
+    assert _as_shipped(spec).total_bytes == expected
+
+
+def test_modelopt_exclude_list_keeps_named_modules_16_bit():
+    spec = get_model("nvidia/GLM-5-NVFP4")  # excludes self_attn.* (incl. the indexer) per layer
+    formats = spec.checkpoint_formats
+    q_b = next(t for t in spec.tensors if t.layer == 5 and t.kind == "attn_q_b")
+    assert formats[q_b] == "bf16"
+    assert tensor_bytes(q_b, get_quant("nvfp4"), spec) == 2 * q_b.numel
+    expert = next(t for t in spec.tensors if t.layer == 5 and t.kind == "expert_up")
+    assert expert not in formats
+    per_copy = expert.numel // expert.copies
+    assert tensor_bytes(expert, get_quant("nvfp4"), spec) == expert.copies * (
+        per_copy // 2 + per_copy // 16 + 8  # 4-bit values, an FP8 scale per 16, two fp32 scales
+    )
+
+
+def test_modelopt_mixed_precision_gives_each_module_its_format():
+    spec = get_model("nvidia/Qwen3.6-27B-NVFP4")
+    by_name = {(t.layer, t.name): f for t, f in spec.checkpoint_tensor_formats}
+    assert by_name[(0, "linear_attn.in_proj_qkv")] == "fp8-tensor"
+    assert by_name[(0, "linear_attn.in_proj_a")] == "bf16"  # not listed: unquantized
+    assert by_name[(3, "self_attn.o_proj")] == "fp8-tensor"
+    assert by_name[(None, "lm_head")] == "nvfp4"  # listed as W4A16_NVFP4
+    assert spec.checkpoint_quantization == "nvfp4"  # the MLPs hold most parameters
+
+
+def test_another_format_ignores_the_checkpoints_own_exceptions():
+    spec = get_model("nvidia/GLM-5-NVFP4")
+    q_b = next(t for t in spec.tensors if t.layer == 5 and t.kind == "attn_q_b")
+    assert tensor_bytes(q_b, get_quant("fp8"), spec) == q_b.numel + 4 * q_b.shape[0]
+
+
+def test_compressed_tensors_int4_quantizes_only_what_it_does_not_ignore():
+    spec = get_model("kimi-k2.5")  # int4 g32 experts; attention, shared experts, dense MLP ignored
+    assert spec.checkpoint_quantization == "int4-g32"
+    kinds = {t.kind for t, f in spec.checkpoint_tensor_formats if f == "bf16"}
+    assert kinds == {"attn_q_a", "attn_q_b", "attn_kv_a", "attn_kv_b", "attn_o"} | {
+        "mlp_gate", "mlp_up", "mlp_down", "shared_gate", "shared_up", "shared_down"
+    }  # fmt: skip
+    expert = next(t for t in spec.tensors if t.kind == "expert_down")
+    bits = tensor_bytes(expert, get_quant("int4-g32"), spec) * 8 / expert.numel
+    assert bits == 4 + 16 / 32
+
+
+def test_deepseek_v4_routed_experts_ship_in_fp4():
+    spec = get_model("deepseek-v4-flash")  # expert_dtype fp4 beside fp8 128x128 blocks
+    assert spec.checkpoint_quantization == "fp8-block"
+    assert {f for _, f in spec.checkpoint_tensor_formats} == {"mxfp4"}
+    assert {t.role for t, _ in spec.checkpoint_tensor_formats} == {"expert"}

@@ -3,7 +3,9 @@
 Exact per tensor: packed weights plus every scale, zero point and index the format stores (see
 ``catalog/data/quant_formats.toml``), and per GGUF tensor the GGML type llama.cpp picks
 (:mod:`canserve.gguf_recipes`). Tensors a format leaves unquantized (embeddings, LM head, norms,
-routers, biases) are counted at the format's ``unquantized_bits``.
+routers, biases) are counted at the format's ``unquantized_bits``. Sized in the format the
+checkpoint ships in, tensors the checkpoint stores otherwise (a ModelOpt exclude list, a
+mixed-precision checkpoint) take the format the checkpoint gives them.
 """
 
 from __future__ import annotations
@@ -12,26 +14,35 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from canserve.arch.spec import ModelSpec, Tensor
-from canserve.catalog.quant import QuantFormat
+from canserve.catalog.quant import QuantFormat, get_quant
 from canserve.errors import InvalidInputError
 from canserve.gguf_recipes import gguf_tensor_bytes, gguf_tensor_type
 
 __all__ = ["WeightsBreakdown", "tensor_bytes", "tp_share", "weights_breakdown"]
 
 # Kinds vLLM keeps whole on every tensor-parallel rank (ReplicatedLinear or tiny tensors).
-_REPLICATED_KINDS = {"norm", "router", "attn_q_a", "attn_kv_a", "sink", "shared_expert_gate"}
+_REPLICATED_KINDS = {
+    "norm",
+    "router",
+    "attn_q_a",
+    "attn_kv_a",
+    "attn_index",
+    "sink",
+    "shared_expert_gate",
+}
 
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _uniform_bytes(t: Tensor, fmt: QuantFormat) -> int:
-    """One copy of ``t`` in a non-GGUF format."""
-    if t.role not in fmt.quantized_roles or len(t.shape) != 2:
+def _uniform_bytes(t: Tensor, fmt: QuantFormat, forced: bool = False) -> int:
+    """One copy of ``t`` in a non-GGUF format; ``forced``: quantize it whatever its role (the
+    checkpoint says it is stored so)."""
+    if (t.role not in fmt.quantized_roles and not forced) or len(t.shape) != 2:
         return _ceil_div(t.numel // t.copies * fmt.unquantized_bits, 8)
     out_f, in_f = t.shape
-    bits = out_f * in_f * fmt.weight_bits
+    bits = out_f * in_f * fmt.weight_bits + fmt.tensor_scale_bits
     if fmt.group_size:
         bits += out_f * _ceil_div(in_f, fmt.group_size) * (fmt.scale_bits + fmt.zero_bits)
     bits += in_f * fmt.row_index_bits + out_f * fmt.channel_scale_bits
@@ -58,6 +69,9 @@ def tensor_bytes(t: Tensor, fmt: QuantFormat, spec: ModelSpec) -> int:
     if fmt.kind == "gguf":
         ggml_type = gguf_tensor_type(fmt.id, fmt.gguf_base, t, spec)
         return gguf_tensor_bytes(ggml_type, t.numel)
+    stored = spec.checkpoint_formats.get(t) if fmt.id == spec.checkpoint_quantization else None
+    if stored is not None:
+        return _uniform_bytes(t, get_quant(stored), forced=True) * t.copies
     return _uniform_bytes(t, fmt) * t.copies
 
 

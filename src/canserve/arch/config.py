@@ -1,4 +1,11 @@
-"""Read a Hugging Face ``config.json`` into a :class:`~canserve.arch.spec.ModelSpec`."""
+"""Read a Hugging Face ``config.json`` into a :class:`~canserve.arch.spec.ModelSpec`.
+
+The ``model_type`` picks a family (:mod:`canserve.arch.families`). A decoder whose type canserve
+does not know is still sized, from the common config vocabulary (:mod:`canserve.arch.generic`),
+and its spec's ``notes`` say so and what was assumed; :func:`canserve.arch.exact_param_count`
+checks such a count against transformers when it is installed. Multimodal configs are sized by
+their text model (``text_config``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,36 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from canserve.arch import generic
+from canserve.arch.common import Built, num_layers
 from canserve.arch.families import FAMILIES
 from canserve.arch.fields import Fields
+from canserve.arch.quantization import checkpoint_quantization
 from canserve.arch.spec import ModelSpec
 from canserve.errors import ConfigError
 
-__all__ = ["read_config_file", "spec_from_config"]
+__all__ = ["read_config_file", "read_quant_file", "spec_from_config"]
 
-# Multimodal wrappers whose text model sits under "text_config" (only the text model is sized).
-_TEXT_MODEL_TYPES = {"llama4": "llama4_text", "gemma3": "gemma3_text", "gemma4": "gemma4_text"}
 _MAX_CONFIG_BYTES = 8 * 2**20  # real config.json files are a few KiB; refuse anything huge
+# Encoder and encoder-decoder model types: not decoder LLMs, so not sized.
+_NOT_DECODERS = {
+    "albert", "bart", "bert", "clip", "deberta", "deberta-v2", "distilbert", "electra",
+    "hubert", "marian", "mbart", "modernbert", "mt5", "pegasus", "roberta", "siglip", "t5",
+    "umt5", "vit", "wav2vec2", "whisper", "xlm-roberta",
+}  # fmt: skip
+# Outer keys a text_config inherits when it does not set them itself.
+_INHERITED = ("tie_word_embeddings", "torch_dtype", "dtype")
+_MTP_FIELDS = ("num_nextn_predict_layers", "mtp_num_hidden_layers", "num_mtp_modules")
+
+
+def _read_json(p: Path) -> Any:
+    if p.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: too large to be a config file")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ConfigError(f"{p}: not valid JSON ({reason})") from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -26,83 +53,126 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         p = p / "config.json"
     if not p.is_file():
         raise ConfigError(f"no config.json at {path}")
-    if p.stat().st_size > _MAX_CONFIG_BYTES:
-        raise ConfigError(f"{p}: too large to be a config.json")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid JSON ({exc})") from None
+    raw = _read_json(p)
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: a config.json must hold a JSON object")
     return raw
 
 
+def read_quant_file(path: str | Path) -> dict[str, Any] | None:
+    """The ``hf_quant_config.json`` (NVIDIA ModelOpt) beside a config.json or in its folder."""
+    p = Path(path)
+    p = (p if p.is_dir() else p.parent) / "hf_quant_config.json"
+    if not p.is_file():
+        return None
+    raw = _read_json(p)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: must hold a JSON object")
+    return raw
+
+
 def _text_config(raw: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """The text model's config: ``text_config`` when there is one, with the outer keys it
+    inherits (tied embeddings, dtype) and a model_type (``<outer>_text`` when it names none)."""
     text = raw.get("text_config")
     if text is None:
         return raw
     if not isinstance(text, dict):
         raise ConfigError(f"{source}: 'text_config' must be an object")
     merged = dict(text)
-    merged.setdefault("model_type", _TEXT_MODEL_TYPES.get(str(raw.get("model_type")), ""))
-    for key in ("tie_word_embeddings", "torch_dtype", "dtype"):
+    if not isinstance(merged.get("model_type"), str) or not merged["model_type"]:
+        merged["model_type"] = f"{raw.get('model_type')}_text"
+    for key in _INHERITED:
         if key in raw and key not in text:
             merged[key] = raw[key]
     return merged
 
 
-def _checkpoint_quantization(raw: Mapping[str, Any]) -> str | None:
-    """The quantization the checkpoint ships in, as a canserve format id (None: 16-bit)."""
-    qc = raw.get("quantization_config")
-    if not isinstance(qc, dict):
-        return None
-    method = str(qc.get("quant_method", "")).lower()
-    if method == "fp8":
-        return "fp8-block" if qc.get("weight_block_size") else "fp8"
-    if method in {"awq", "gptq"}:
-        return f"{method}-int{qc.get('bits', 4)}" if qc.get("bits", 4) != 4 else method
-    if method == "bitsandbytes":
-        return "nf4" if qc.get("load_in_4bit") else "int8"
-    return method or None
-
-
-def spec_from_config(raw: Mapping[str, Any], model_id: str = "") -> ModelSpec:
-    """Build the ModelSpec of a decoder-only LLM from its config.json contents."""
-    source = model_id or "config.json"
-    text = _text_config(raw, source)
-    model_type = str(text.get("model_type") or "")
+def _model_type(raw: Mapping[str, Any], text: Mapping[str, Any], source: str) -> str:
+    model_type = text.get("model_type")
     if not model_type:
         raise ConfigError(f"{source}: no 'model_type'; is this a Hugging Face config.json?")
-    family = FAMILIES.get(model_type)
-    if family is None:
-        known = ", ".join(sorted(FAMILIES))
+    if not isinstance(model_type, str) or len(model_type) > 100:
+        raise ConfigError(f"{source}: 'model_type' must be a short string")
+    if model_type in _NOT_DECODERS or raw.get("is_encoder_decoder") is True:
         raise ConfigError(
-            f"{source}: model_type {model_type!r} is not a decoder LLM canserve knows ({known})"
+            f"{source}: model_type {model_type!r} is not a decoder LLM "
+            "(canserve sizes decoder-only language models)"
         )
+    return model_type
+
+
+def _unknown_type_note(model_type: str, f: Fields) -> str:
+    assumed = [
+        "multi-head latent attention" if "kv_lora_rank" in f else "grouped-query attention",
+        "gated (SwiGLU) MLPs",
+        "two norms per layer",
+        "no biases unless attention_bias/mlp_bias say so",
+    ]
+    if "tie_word_embeddings" not in f:
+        assumed.append("untied embeddings (no tie_word_embeddings)")
+    return (
+        f"model_type {model_type!r} is not a family canserve knows: sized from the common "
+        f"config fields, assuming {', '.join(assumed)}; the parameter count may differ from "
+        "the real model's (check it with canserve.arch.exact_param_count, needs transformers)"
+    )
+
+
+def _mtp_note(f: Fields) -> list[str]:
+    layers = max((f.int(n, 0, minimum=0) for n in _MTP_FIELDS), default=0)
+    if not layers:
+        return []
+    return [
+        f"the checkpoint's {layers} multi-token-prediction layer(s) are not counted "
+        "(transformers does not instantiate them; vLLM loads them only for MTP speculation)"
+    ]
+
+
+def _build(model_type: str, f: Fields) -> tuple[Built, list[str]]:
+    family = FAMILIES.get(model_type)
+    if family is not None:
+        return family(f), []
+    num_layers(f)  # a missing or absurd layer count fails before anything else is read
+    return generic.build(f, generic.Style()), [_unknown_type_note(model_type, f)]
+
+
+def spec_from_config(
+    raw: Mapping[str, Any],
+    model_id: str = "",
+    *,
+    hf_quant_config: Mapping[str, Any] | None = None,
+) -> ModelSpec:
+    """Build the ModelSpec of a decoder-only LLM from its config.json contents (and, for a
+    ModelOpt checkpoint, its ``hf_quant_config.json``)."""
+    source = model_id or "config.json"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a config.json must hold a JSON object")
+    text = _text_config(raw, source)
+    model_type = _model_type(raw, text, source)
     f = Fields(text, source)
-    built = family(f)
-    dtype = str(text.get("torch_dtype") or text.get("dtype") or "bfloat16")
+    built, notes = _build(model_type, f)
+    tensors = tuple(built.tensors)
+    quant = checkpoint_quantization((raw, text), hf_quant_config, tensors)
     return ModelSpec(
-        model_id=model_id or str(raw.get("_name_or_path") or model_type),
+        model_id=model_id or f.str("_name_or_path") or model_type,
         model_type=model_type,
-        hidden_size=f.int("hidden_size", f.int("n_embed", 0, minimum=0) or None),
-        num_hidden_layers=len(built.cache_layers)
-        if model_type != "nemotron_h"
-        else f.int("num_hidden_layers"),
+        hidden_size=f.first_int(("hidden_size", "n_embed", "n_embd", "d_model")),
+        num_hidden_layers=built.layers,
         vocab_size=f.int("vocab_size"),
-        num_attention_heads=f.int("num_attention_heads", f.int("n_head", 0, minimum=0) or None),
+        num_attention_heads=f.first_int(("num_attention_heads", "n_head")),
         num_key_value_heads=built.num_key_value_heads,
         head_dim=built.head_dim,
         intermediate_size=built.intermediate_size,
         max_position_embeddings=built.max_position_embeddings,
         tie_word_embeddings=built.tie_word_embeddings,
-        tensors=tuple(built.tensors),
+        tensors=tensors,
         cache_layers=tuple(built.cache_layers),
-        torch_dtype=dtype,
+        torch_dtype=f.str("torch_dtype") or f.str("dtype") or "bfloat16",
         num_experts=built.num_experts,
         num_experts_per_tok=built.num_experts_per_tok,
         moe_intermediate_size=built.moe_intermediate_size,
         shared_expert_intermediate_size=built.shared_expert_intermediate_size,
-        checkpoint_quantization=_checkpoint_quantization(raw),
-        notes=tuple(built.notes),
+        checkpoint_quantization=quant.format,
+        checkpoint_tensor_formats=quant.overrides,
+        notes=(*notes, *built.notes, *_mtp_note(f), *quant.notes),
     )

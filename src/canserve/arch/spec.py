@@ -7,8 +7,10 @@ A :class:`ModelSpec` is built once from a Hugging Face ``config.json`` (see
   (``attn_q``, ``expert_down``, ``norm``, ...). Parameter counts, weight bytes under any
   quantization format, and active parameters for mixture-of-experts models all derive from it.
 * ``cache_layers``: per layer, what the serving engine keeps per sequence: K/V elements per token
-  (GQA/MQA heads, or the MLA latent), the window that caps them (sliding or chunked attention), or a
-  fixed-size recurrent state (Mamba-2, Gated DeltaNet) that does not grow with the context.
+  (GQA/MQA heads, or the MLA latent), the window that caps them (sliding or chunked attention),
+  entries kept for the whole context at one per ``compress_ratio`` tokens (DeepSeek sparse
+  attention's indexer keys, DeepSeek-V4's compressed KV), or a fixed-size recurrent state
+  (Mamba-2, Gated DeltaNet) that does not grow with the context.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ _ROLE_OF_KIND: dict[str, TensorRole] = {
             "attn_q_b",
             "attn_kv_a",
             "attn_kv_b",
+            "attn_kv",
+            "attn_o_a",
+            "attn_index",
+            "attn_compress",
+            "moe_latent",
             "mlp_gate",
             "mlp_up",
             "mlp_down",
@@ -51,7 +58,10 @@ _ROLE_OF_KIND: dict[str, TensorRole] = {
         )
     },
     **{k: "expert" for k in ("expert_gate", "expert_up", "expert_down", "expert_bias")},
-    **{k: "other" for k in ("bias", "conv", "ssm_param", "sink", "shared_expert_gate")},
+    **{
+        k: "other"
+        for k in ("bias", "conv", "ssm_param", "sink", "shared_expert_gate", "hyper", "position")
+    },
 }
 
 
@@ -60,13 +70,16 @@ class Tensor:
     """One stored weight tensor (or ``copies`` identical-shaped ones, e.g. routed experts).
 
     ``shape`` follows PyTorch ``nn.Linear`` convention for matrices: ``(out_features,
-    in_features)``.
+    in_features)``. ``name`` is the module path the checkpoint stores it under, inside its layer
+    (``self_attn.q_proj``) or at the top (``lm_head``); routed experts write their index as ``*``
+    (``mlp.experts.*.down_proj``). Quantization configs name the modules they skip this way.
     """
 
     kind: str
     layer: int | None
     shape: tuple[int, ...]
     copies: int = 1
+    name: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in _ROLE_OF_KIND:
@@ -89,14 +102,19 @@ class CacheLayer:
     ``kv_elements_per_token``: K and V elements one token adds (``2 * kv_heads * head_dim`` for
     GQA/MQA; ``kv_lora_rank + qk_rope_head_dim`` for MLA, stored once for K and V).
     ``window_tokens``: the most tokens this layer ever keeps (sliding window or attention chunk);
-    ``None`` means the whole context. ``state_elements``: a fixed per-sequence state (Mamba-2 or
-    Gated DeltaNet conv + recurrent state), independent of the context length.
+    ``None`` means the whole context. ``compressed_elements_per_entry`` and ``compress_ratio``:
+    beside that, entries kept over the whole context, one per ``compress_ratio`` tokens (the
+    128-wide lightning-indexer key of DeepSeek-V3.2 and GLM-5 at ratio 1; DeepSeek-V4's compressed
+    KV at ratio 4 or 128). ``state_elements``: a fixed per-sequence state (Mamba-2 or Gated DeltaNet
+    conv + recurrent state, DeepSeek-V4's compression buffers), independent of the context length.
     """
 
     kind: Literal["attention", "mla", "state"]
     kv_elements_per_token: int = 0
     window_tokens: int | None = None
     state_elements: int = 0
+    compressed_elements_per_entry: int = 0
+    compress_ratio: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +146,14 @@ class ModelSpec:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # bytes by tensor role as stored in a weights file (a GGUF), when the spec came from one
     file_bytes_by_role: tuple[tuple[str, int], ...] = ()
+    # tensors the checkpoint stores in another format than checkpoint_quantization (a ModelOpt
+    # exclude list keeps them in 16-bit, or a mixed-precision checkpoint uses FP8 for them)
+    checkpoint_tensor_formats: tuple[tuple[Tensor, str], ...] = ()
+
+    @cached_property
+    def checkpoint_formats(self) -> dict[Tensor, str]:
+        """Tensor -> format id, for the tensors listed in ``checkpoint_tensor_formats``."""
+        return dict(self.checkpoint_tensor_formats)
 
     @cached_property
     def params_total(self) -> int:

@@ -13,6 +13,12 @@ from canserve.errors import UnknownGPUError
 __all__ = ["GPU", "get_gpu", "list_gpus"]
 
 _FLOPS_KEYS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
+# The values a row may hold; see the header of data/gpus.toml.
+VENDORS = frozenset({"nvidia", "amd", "intel", "apple", "cpu"})
+INTERCONNECTS = frozenset(
+    {"nvlink2", "nvlink3", "nvlink4", "nvlink5", "infinity-fabric", "roce", "pcie-only",
+     "unified-memory", "none"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,24 @@ class GPU:
     source: str
     source_date: str
     memory_marketing_bytes: int = 0
+    # unified memory (Apple): the machine's RAM; memory_bytes is the share the GPU may use
+    memory_total_bytes: int = 0
     pcie_gen: int = 0
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.vendor not in VENDORS:
+            raise ValueError(f"GPU {self.id}: vendor {self.vendor!r} not one of {sorted(VENDORS)}")
+        if self.interconnect not in INTERCONNECTS:
+            raise ValueError(f"GPU {self.id}: interconnect {self.interconnect!r} unknown")
+        if self.memory_total_bytes and self.memory_bytes > self.memory_total_bytes:
+            raise ValueError(f"GPU {self.id}: memory_bytes above its unified memory_total_bytes")
+        if not self.peak_flops.get("bf16") and not self.peak_flops.get("fp16"):
+            raise ValueError(f"GPU {self.id}: needs a 16-bit peak (peak_flops_bf16 or _fp16)")
+
+    @property
+    def unified_memory(self) -> bool:
+        return self.interconnect == "unified-memory"
 
     def supports(self, dtype: str) -> bool:
         return dtype in self.peak_flops

@@ -31,6 +31,7 @@ class QuantFormat:
     row_index_bits: float = 0.0
     block_2d: int = 0
     channel_scale_bits: float = 0.0
+    tensor_scale_bits: float = 0.0
     unquantized_bits: int = 16
     gguf_base: str = ""
     vllm_quantization: str | None = None
