@@ -251,11 +251,6 @@ def test_search_ranks_the_exact_name_first_and_needs_every_word():
     assert len(search_models("qwen", 3)) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py's gpus table reads peak_flops['bf16'], which T4 and V100 lack (no BF16 "
-    "tensor cores); needs .get('bf16') or ['fp16'] there (cli.py belongs to the CLI refactor)",
-)
 def test_gpus_command_lists_gpus_without_bf16():
     from tests.conftest import run_cli
 

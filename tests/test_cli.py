@@ -535,3 +535,14 @@ def test_same_request_defaults_everywhere():
     perf = json.loads(run("perf", "llama-3.1-8b", "--gpu", "H100", "--json").stdout)
     assert perf["prompt"] == 512 and perf["output"] == 256
     assert sim["requests"] == 20
+
+
+def test_exact_check_without_transformers_is_one_error_line():
+    """The optional exact count says how to get it (transformers is not a test dependency: the
+    golden file tests/golden/param_counts.json holds its counts for every catalog model)."""
+    proc = run("memory", "llama-3.1-8b", "--exact")
+    if proc.returncode == 0:  # transformers installed: the counts must agree
+        assert "(equal)" in proc.stdout
+    else:
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ")
+        assert "canserve[exact]" in proc.stderr and proc.stderr.count("\n") == 1

@@ -45,6 +45,7 @@ __all__ = [
     "CalibrationReport",
     "CostReport",
     "SimulateReport",
+    "exact_check",
     "gpu_rows",
     "model_rows",
     "resolve_model",
@@ -88,6 +89,18 @@ def serving_from(query: ServingOptions, spec: ModelSpec) -> ServingConfig:
         max_num_batched_tokens=query.max_num_batched_tokens,
         headroom=query.headroom,
         calibration=query.calibration,
+    )
+
+
+def exact_check(spec: ModelSpec, config: dict[str, Any]) -> dict[str, Any]:
+    """canserve's parameter count beside transformers' own (meta device; the ``exact`` extra)."""
+    from canserve.arch import exact_param_count
+
+    exact = exact_param_count(config)
+    return dict(
+        params_total=spec.params_total,
+        exact_params_total=exact,
+        exact_difference=spec.params_total - exact,
     )
 
 

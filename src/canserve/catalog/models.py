@@ -90,6 +90,12 @@ def get_model(name: str) -> ModelSpec:
     return _spec(_index().get(name).id)
 
 
+def model_config(name: str) -> dict[str, Any]:
+    """The config.json of the catalog model called ``name``, as shipped."""
+    config: dict[str, Any] = _data_json(_index().get(name).file)
+    return config
+
+
 def list_models() -> list[CatalogModel]:
     return list(_rows())
 

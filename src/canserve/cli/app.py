@@ -104,6 +104,14 @@ def memory(
     headroom: o.Headroom = 0.2,
     max_num_seqs: o.MaxNumSeqs = None,
     max_num_batched_tokens: o.MaxNumBatchedTokens = None,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Also count the parameters with transformers on the meta device "
+            "(pip install 'canserve[exact]').",
+        ),
+    ] = False,
     as_json: o.Json = False,
 ) -> None:
     """Weights + KV cache + activations + overhead, and whether it fits a GPU."""
@@ -126,8 +134,37 @@ def memory(
         batch=batch,
         avg_context=avg_context,
     )
-    est = services.run_memory(query, _spec(model, config, hub, gguf))
-    print_json(est.to_dict()) if as_json else output.print_memory(est)
+    spec = _spec(model, config, hub, gguf)
+    est = services.run_memory(query, spec)
+    check = _exact(model, config, spec) if exact else None
+    if as_json:
+        print_json({**est.to_dict(), **(check or {})})
+        return
+    output.print_memory(est)
+    if check is not None:
+        same = (
+            "equal"
+            if check["exact_difference"] == 0
+            else f"differ by {check['exact_difference']:+,}"
+        )
+        out.print(
+            f"exact check: transformers counts {check['exact_params_total']:,} parameters, "
+            f"canserve {check['params_total']:,} ({same})"
+        )
+
+
+def _exact(model: str | None, config: Path | None, spec: ModelSpec | None) -> dict[str, Any]:
+    """transformers' parameter count of a config.json or a catalog model (not a GGUF file)."""
+    from canserve.arch import read_config_file
+    from canserve.catalog.models import get_model, model_config
+
+    if config is not None:
+        raw = read_config_file(config)
+    elif model is not None and spec is None:
+        raw = model_config(model)
+    else:
+        raise InvalidInputError("--exact needs MODEL (a catalog name) or --config PATH")
+    return services.exact_check(spec or get_model(model or ""), raw)
 
 
 def _parse_sweep(text: str) -> list[int]:

@@ -434,7 +434,12 @@ def print_gpus(rows: list[dict[str, Any]]) -> None:
         ("memory GB", "right", lambda r: f"{r['memory_bytes'] / GB:,.1f}", True),
         ("memory GiB", "right", lambda r: f"{r['memory_bytes'] / GIB:,.1f}", False),
         ("HBM TB/s", "right", lambda r: f"{r['hbm_bytes_per_s'] / TB:.2f}", True),
-        ("bf16 TFLOP/s", "right", lambda r: flops(r, "bf16"), True),
+        (
+            "16-bit TFLOP/s",
+            "right",
+            lambda r: flops(r, "bf16" if "bf16" in r["peak_flops"] else "fp16"),
+            True,
+        ),
         ("fp8 TFLOP/s", "right", lambda r: flops(r, "fp8"), False),
         ("link GB/s", "right", lambda r: f"{r['interconnect_bytes_per_s'] / GB:,.0f}", False),
         ("TDP W", "right", lambda r: f"{r['tdp_watts']:,.0f}", False),
