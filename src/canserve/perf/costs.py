@@ -65,7 +65,7 @@ class ModelCosts:
 
     dense: tuple[Gemm, ...]  # GEMMs every token runs (attention, dense MLP, shared experts)
     experts: tuple[Gemm, ...]  # routed-expert GEMMs (grouped over the experts a step touches)
-    router: Gemm | None
+    routers: tuple[Gemm, ...]  # the routers' small GEMMs
     head: Gemm
     small_bytes: float  # norms, biases, convolutions: read by small kernels every step
     moe_layers: int
@@ -139,17 +139,16 @@ def model_costs(spec: ModelSpec, fmt: QuantFormat, tp: int) -> ModelCosts:
             _add(head, Tensor("lm_head", None, t.shape), nbytes, share, quantized)
         elif t.role == "expert" and len(t.shape) == 2:
             _add(experts, t, nbytes / t.copies, share, quantized)
-        elif t.role == "router":
+        elif t.role == "router" and len(t.shape) == 2:
             _add(router, t, nbytes, share, quantized)
         elif t.role == "linear" and len(t.shape) == 2:
             _add(dense, t, nbytes, share, quantized)
         else:
             small += nbytes
-    routers = _collect(router)
     return ModelCosts(
         dense=_collect(dense),
         experts=_collect(experts),
-        router=routers[0] if routers else None,
+        routers=_collect(router),
         head=_collect(head)[0],
         small_bytes=small,
         moe_layers=len({t.layer for t in spec.tensors if t.kind == "expert_up"}),

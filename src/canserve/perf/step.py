@@ -7,14 +7,17 @@ other for a micro-batch), each term a physical cost with its own calibrated cons
 * **GEMMs** (:func:`gemm_time`): ``t_gemm + max(bytes / (eta_g * B), flops / R(m, n, k))``.
   ``B`` is the GPU's achievable streaming bandwidth (``stream_bw_fraction`` of the datasheet),
   ``t_gemm`` a fixed ramp-up and tail per GEMM kernel, and ``R`` the tensor-core rate of the
-  format's compute dtype for that shape: rows and columns padded to 128 x 128 output tiles, at
+  format's compute dtype for that shape: rows and columns padded to whole output tiles (128 x 128; fewer rows: the next
+  power of two from 16), at
   ``gemm_flops_fraction x compute_efficiency`` of peak once the tiles (times split-K slices)
   give every SM one, proportionally less before. Weight-only formats (W4A16, W8A16, FP8 or FP4
   where the GPU has no such tensor cores) dequantize in registers and run at
   ``weight_only_compute_fraction`` of the bf16 rate; FP8 with 128 x 128 block scales at
   ``block_scale_compute_fraction`` of the FP8 rate.
 * **Routed experts** (:func:`experts_time`): one grouped GEMM per projection over the experts
-  the step's tokens touch, reading only those experts, plus ``t_expert`` per touched expert.
+  the step's tokens touch, reading only those experts, plus ``t_expert`` per touched expert
+  whose tiles fill the GPU (an expert narrower than the GPU pays its share of the SMs: small
+  experts run side by side and overlap their ramp-up and tail).
   The router is a small GEMM; shared experts are dense GEMMs.
 * **LM head**: a GEMM over the rows that need logits (decodes and a prompt's last chunk).
 * **Attention** (:func:`attention_time`): each kernel streams the KV cache and computes, and
@@ -65,6 +68,7 @@ __all__ = [
 
 ACT_BYTES = 2  # bf16 activations (all-reduce payloads, elementwise kernels)
 TILE = 128  # output tile (rows and columns) of tensor-core GEMM kernels (CUTLASS/cuBLAS)
+MIN_ROW_TILE = 16  # fewest rows a tensor-core GEMM tile computes (one MMA is 16 rows tall)
 SPLIT_K_MIN = 1024  # a split-K slice keeps at least this many of K (assumed, cuBLAS-like)
 ATTN_Q_TILE = 64  # query rows per attention work item (FlashAttention's decode tile)
 KV_SPLIT_BLOCK = 256  # KV tokens per split at the finest (FlashAttention's num_splits_heuristic)
@@ -157,6 +161,14 @@ def _dtype(fmt: QuantFormat, hw: Hardware, quantized: bool) -> str:
     return "bf16"
 
 
+def _padded_rows(m: float) -> float:
+    """Rows a GEMM kernel computes for ``m`` tokens: whole 128-row tiles, or for fewer rows the
+    next power of two from 16 (small-batch kernels such as Marlin's or cuBLAS's use such tiles)."""
+    if m >= TILE:
+        return math.ceil(m / TILE) * TILE
+    return float(max(MIN_ROW_TILE, 2 ** math.ceil(math.log2(max(m, 1.0)))))
+
+
 def gemm_time(
     m: float,
     gemm: Gemm,
@@ -177,9 +189,9 @@ def gemm_time(
     weights = groups * gemm.nbytes if nbytes is None else nbytes
     acts = groups * m * (gemm.k + gemm.n) * ACT_BYTES
     memory = weights / (stream * k.gemm_bw_fraction) + acts / stream
-    rows = math.ceil(m / TILE) * TILE if hw.sms else m
+    rows = _padded_rows(m) if hw.sms else m
     cols = math.ceil(gemm.n / TILE) * TILE if hw.sms else gemm.n
-    tiles = groups * (rows / TILE) * (cols / TILE)
+    tiles = groups * (rows / min(rows, TILE)) * (cols / TILE)  # CTAs, one output tile each
     split = 1.0
     if hw.sms and tiles < hw.sms:  # split K over the idle SMs (cuBLAS/CUTLASS split-K)
         split = max(1.0, min(hw.sms // tiles, gemm.k // SPLIT_K_MIN))
@@ -220,6 +232,15 @@ def _dense_gemms(
     parts.add_bound(fixed, mem, cmp)
 
 
+def _gpu_share(m: float, gemm: Gemm, hw: Hardware) -> float:
+    """Share of the SMs one expert's tiles occupy: an expert group as wide as the GPU exposes its
+    whole ramp-up and tail, smaller groups run side by side and overlap theirs."""
+    if hw.sms == 0:
+        return 1.0
+    tiles = math.ceil(m / TILE) * math.ceil(gemm.n / TILE)
+    return min(1.0, tiles / hw.sms)
+
+
 def experts_time(
     spec: ModelSpec,
     costs: ModelCosts,
@@ -234,10 +255,9 @@ def experts_time(
     parts = _Parts()
     if not costs.moe_layers or tokens <= 0:
         return parts
-    if costs.router is not None:
-        fixed, mem, cmp = gemm_time(tokens, costs.router, hw, k)
-        r = costs.router.count
-        parts.add_bound(r * fixed, r * mem, r * cmp)
+    for router in costs.routers:
+        fixed, mem, cmp = gemm_time(tokens, router, hw, k)
+        parts.add_bound(router.count * fixed, router.count * mem, router.count * cmp)
     top_k = spec.num_experts_per_tok
     touched = experts_touched(tokens, spec.num_experts, top_k)
     per_expert = tokens * top_k / max(touched, 1e-9)
@@ -251,7 +271,7 @@ def experts_time(
             fraction=_format_fraction(fmt, hw, cal, g.quantized),
             groups=touched,
         )
-        fixed += touched * k.expert_fixed_s
+        fixed += touched * k.expert_fixed_s * _gpu_share(per_expert, g, hw)
         parts.add_bound(g.count * fixed, g.count * mem, g.count * cmp)
     return parts
 
