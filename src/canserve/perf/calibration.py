@@ -122,7 +122,7 @@ def _pick(cls: type, table: dict[str, Any], where: str) -> Any:
     missing = names - table.keys()
     if missing:
         raise InvalidInputError(f"{where}: missing {', '.join(sorted(missing))}")
-    return cls(**_values(cls, {k: table[k] for k in names}, where))
+    return cls(**_values(cls, table, where))
 
 
 def _parse(doc: dict[str, Any], where: str) -> Calibration:
