@@ -103,7 +103,7 @@ def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
         },
     )
     benches = [_bench(b, fast) for b in (1, 32)]
-    for cfg, summary in benches:
+    for _, summary in benches:
         summary["tpot_s"]["p50"] *= 0.5
     _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
     assert 0 < values["stream_bw_fraction"] <= 1 and 0 < values["compute_efficiency"] <= 1

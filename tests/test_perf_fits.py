@@ -27,7 +27,8 @@ def test_weights_that_do_not_fit_say_so():
 def test_kv_cache_that_does_not_fit_says_how_many_do():
     est = perf(LLAMA_70B, "H100", "fp8", batch=64, context=8192)
     assert not est.fits
-    assert "64 sequences x 8,192 tokens" in est.fits_reason and "such sequences fit" in est.fits_reason
+    assert "64 sequences x 8,192 tokens" in est.fits_reason
+    assert "such sequences fit" in est.fits_reason
     assert perf(LLAMA_70B, "H100", "fp8", batch=1, context=8192).fits
 
 

@@ -7,10 +7,10 @@ other for a micro-batch), each term a physical cost with its own calibrated cons
 * **GEMMs** (:func:`gemm_time`): ``t_gemm + max(bytes / (eta_g * B), flops / R(m, n, k))``.
   ``B`` is the GPU's achievable streaming bandwidth (``stream_bw_fraction`` of the datasheet),
   ``t_gemm`` a fixed ramp-up and tail per GEMM kernel, and ``R`` the tensor-core rate of the
-  format's compute dtype for that shape: rows and columns padded to whole output tiles (128 x 128; fewer rows: the next
-  power of two from 16), at
-  ``gemm_flops_fraction x compute_efficiency`` of peak once the tiles (times split-K slices)
-  give every SM one, proportionally less before. Weight-only formats (W4A16, W8A16, FP8 or FP4
+  format's compute dtype for that shape: rows and columns padded to whole output tiles
+  (128 x 128; fewer rows: the next power of two from 16), at ``gemm_flops_fraction x
+  compute_efficiency`` of peak once the tiles (times split-K slices) give every SM one,
+  proportionally less before. Weight-only formats (W4A16, W8A16, FP8 or FP4
   where the GPU has no such tensor cores) dequantize in registers and run at
   ``weight_only_compute_fraction`` of the bf16 rate; FP8 with 128 x 128 block scales at
   ``block_scale_compute_fraction`` of the FP8 rate.
