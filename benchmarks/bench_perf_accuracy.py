@@ -1,18 +1,19 @@
-"""Benchmark: accuracy of the performance model against the measurements in calibration/.
+"""Benchmark: how the performance model transfers, leave-one-group-out on the H100 measurements.
 
     make bench      # or: .venv/bin/python benchmarks/bench_perf_accuracy.py
 
-Prints predicted vs. measured for every row and the median / max absolute error of the rows
-held out of the fit (the issue's target: <= 10% median, <= 25% worst, on GPUs and model sizes not
-used for fitting; only one GPU and one model size have been measured so far, so this reports
-held-out contexts and shapes on that GPU). Exits 1 if the held-out optimized-engine rows miss it.
+For each group of measured steps (8B bf16 at short and long context, the 70B shape, FP8 W8A8,
+Mixtral-shaped MoE, prefill) the step constants are refitted without it and the group is
+predicted. Prints every held-out row and the issue's targets: dense bf16 and FP8 median <= 5%,
+worst <= 15%; MoE median <= 12%, worst <= 30%. Exits 1 if a target is missed. (The numbers are
+the same as in docs/perf-accuracy.md, which scripts/fit_perf.py writes.)
 """
 
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,28 +27,25 @@ spec.loader.exec_module(fit_perf)
 def main() -> int:
     from canserve.perf.calibration import load_calibration
 
-    cal = load_calibration()
-    held: list[float] = []
-    print(
-        f"{'set':9s} {'kind':11s} {'batch':>5s} {'tokens':>7s} {'measured':>10s} "
-        f"{'predicted':>10s} {'error':>7s}"
-    )
-    for row in fit_perf.load_rows():
-        predicted = fit_perf.predict(row, cal)
-        err = predicted / row.measured_s - 1
-        if not row.fit and not row.kind.startswith("hf"):
-            held.append(abs(err))
+    start = time.perf_counter()
+    folds = fit_perf.leave_one_group_out(load_calibration())
+    print(f"{'held-out group':32s} {'batch':>5s} {'tokens':>7s} {'measured':>10s} {'error':>7s}")
+    for fold in folds:
+        for row, err in fold.errors.items():
+            print(
+                f"{fit_perf.GROUPS[fold.group]:32s} {row.batch:5d} {row.tokens:7d} "
+                f"{row.measured_s * 1e3:8.2f}ms {err:+7.1%}"
+            )
+    ok = True
+    for name, (median, worst, med_t, worst_t) in fit_perf.category_errors(folds).items():
+        met = median <= med_t and worst <= worst_t
+        ok = ok and met
         print(
-            f"{'fit' if row.fit else 'held-out':9s} {row.kind:11s} {row.batch:5d} "
-            f"{row.tokens:7d} {row.measured_s * 1e3:8.2f}ms {predicted * 1e3:8.2f}ms "
-            f"{err:+7.1%}"
+            f"{name:10s} held out: median {median:.1%} (target <= {med_t:.0%}), worst "
+            f"{worst:.1%} (target <= {worst_t:.0%}): {'met' if met else 'MISSED'}"
         )
-    median, worst = statistics.median(held), max(held)
-    print(
-        f"held-out optimized-engine rows: {len(held)}, median {median:.1%}, max {worst:.1%} "
-        "(target: median <= 10%, max <= 25%)"
-    )
-    return 0 if median <= 0.10 and worst <= 0.25 else 1
+    print(f"{len(folds)} refits in {time.perf_counter() - start:.1f} s")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

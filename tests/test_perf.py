@@ -1,4 +1,6 @@
-"""The performance model: measured rows, invariants, parallelism, formats, frameworks."""
+"""The performance model against the H100 measurements (the fit, and what it never saw), and its
+invariants: parallelism, formats, frameworks. Each cost term's hand-worked example is in
+tests/test_perf_terms.py."""
 
 import math
 
@@ -6,25 +8,84 @@ import pytest
 
 from canserve import InvalidInputError, get_gpu, get_model, list_gpus, list_models, serving_config
 from canserve.perf import load_calibration, sweep_batch
-from canserve.perf.costs import experts_touched
 from tests.conftest import ROOT, load_script
 from tests.helpers import perf
 
 fit_perf = load_script("fit_perf")
 LLAMA_8B = get_model("llama-3.1-8b")
+STEP_ROWS = fit_perf.step_rows(fit_perf.load_rows())
+HF_ROWS = [r for r in fit_perf.load_rows() if not r.group]
 
 
-def test_accuracy_page_is_current():
-    assert (ROOT / "docs/perf-accuracy.md").read_text() == fit_perf.render(load_calibration())
+@pytest.fixture(scope="module")
+def folds():
+    """Leave one group out: each group predicted by a fit that never saw it."""
+    return fit_perf.leave_one_group_out(load_calibration())
+
+
+def test_accuracy_page_is_current(folds):
+    page = (ROOT / "docs/perf-accuracy.md").read_text()
+    assert page == fit_perf.render(load_calibration(), folds)
+
+
+@pytest.mark.parametrize("row", STEP_ROWS, ids=lambda r: f"{r.group}-{r.batch}-{r.tokens}")
+def test_fit_reproduces_its_data_within_7_percent(row):
+    """The built-in calibration was fitted on every one of these rows: this checks the fit, not
+    how the model transfers (that is the held-out test below)."""
+    error = fit_perf.predict(row, load_calibration()) / row.measured_s - 1
+    assert abs(error) <= 0.07
+
+
+def test_held_out_groups_are_predicted_within_the_targets(folds):
+    """Each group (70B shape, FP8, MoE, long context, prefill, short-context 8B) predicted by a
+    fit that left it out: dense bf16 and FP8 within 15% worst and 5% median, MoE within 30% and
+    12% (benchmarks/bench_perf_accuracy.py reports the same numbers)."""
+    for name, (median, worst, med_target, worst_target) in fit_perf.category_errors(folds).items():
+        assert median <= med_target and worst <= worst_target, name
 
 
 @pytest.mark.parametrize(
-    "row", fit_perf.load_rows(), ids=lambda r: f"{r.kind}-{r.batch}-{r.tokens}"
+    "row", HF_ROWS, ids=lambda r: f"{r.kind}-{r.batch}-{'fit' if r.fit else 'held'}"
 )
-def test_every_measured_row_is_predicted(row):
+def test_eager_transformers_rows(row):
+    """transformers generate(): the fit rows (batch-1 launch floor and bookkeeping, batch-8
+    prefill rate) are reproduced within 1%; held-out prefill (batch 32, 64) within 5%; held-out
+    decode steps within 15% (they are CPU-bound, and scatter by 11% between batches)."""
     error = fit_perf.predict(row, load_calibration()) / row.measured_s - 1
-    tolerance = 0.25 if row.kind.startswith("hf") else 0.10
+    tolerance = 0.01 if row.fit else (0.05 if row.kind == "hf-prefill" else 0.15)
     assert abs(error) <= tolerance
+
+
+def test_fitted_constants_are_physical_and_not_parked_at_a_bound():
+    kernels = load_calibration().kernels
+    for p in fit_perf.PARAMS:
+        value = getattr(kernels, p.name)
+        assert p.low < value < p.high, p.name
+    for name in (
+        "stream_bw_fraction",
+        "gemm_bw_fraction",
+        "gemm_flops_fraction",
+        "kv_bw_fraction",
+        "attn_flops_fraction",
+        "compute_efficiency",
+    ):
+        assert 0 < getattr(kernels, name) < 1, name
+
+
+def test_streaming_bandwidth_is_the_microbenchmark_read():
+    bench = fit_perf.microbench()
+    kernels = load_calibration().kernels
+    assert kernels.stream_bw_fraction == pytest.approx(
+        bench["hbm_read_bytes_per_s"] / 3.35e12, abs=1e-4
+    )
+
+
+def test_fixed_costs_explain_why_big_models_stream_closer_to_bandwidth():
+    """The issue's structure error: at 8B the fixed per-kernel costs are ~25% of a batch-1 step,
+    at 70B a smaller share, so one fitted bandwidth fraction cannot serve both."""
+    small = perf(LLAMA_8B, "H100", batch=1, context=1024).breakdown_s
+    big = perf(get_model("llama-3.1-70b"), "H100", "fp8", batch=1, context=1024).breakdown_s
+    assert small["kernels_s"] / small["weights_s"] > 1.5 * big["kernels_s"] / big["weights_s"]
 
 
 def test_article_formula_is_too_optimistic():
@@ -86,12 +147,6 @@ def test_pipeline_parallel_adds_hops_not_speed():
     assert two.decode_tokens_per_s < one.decode_tokens_per_s * 1.05
 
 
-def test_experts_touched():
-    assert experts_touched(1, 256, 8) == pytest.approx(8)
-    assert experts_touched(10_000, 256, 8) == pytest.approx(256)
-    assert 8 < experts_touched(16, 256, 8) < 128
-
-
 def test_moe_reads_more_experts_as_batch_grows():
     spec = get_model("qwen3-30b-a3b")
     one = perf(spec, "H100", batch=1, context=1024).breakdown_s["weights_s"]
@@ -99,10 +154,12 @@ def test_moe_reads_more_experts_as_batch_grows():
     assert many > 5 * one
 
 
-def test_weight_only_int4_speeds_up_batch_1():
+def test_weight_only_int4_speeds_up_batch_1_less_than_its_bytes():
+    """AWQ reads 3.6x fewer bytes, but the per-kernel fixed costs and the 16-bit LM head do not
+    shrink: batch-1 decode gains less than the byte ratio."""
     bf16 = perf(LLAMA_8B, "H100", "bf16", batch=1, context=1024).decode_step_s
     awq = perf(LLAMA_8B, "H100", "awq", batch=1, context=1024).decode_step_s
-    assert 2.0 < bf16 / awq < 4.0
+    assert 1.5 < bf16 / awq < 3.0
 
 
 def test_fp8_on_ampere_is_weight_only():

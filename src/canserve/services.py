@@ -115,8 +115,12 @@ def run_perf(query: PerfQuery, spec: ModelSpec | None = None) -> list[PerfEstima
     cfg = serving_from(query, resolve_model(query, spec))
     kwargs: dict[str, Any] = dict(context=query.context, prompt=query.prompt, output=query.output)
     if query.sweep is None:
-        return [estimate_perf(cfg, batch=query.batch, **kwargs)]
-    return sweep_batch(cfg, query.sweep, **kwargs)
+        curve = [estimate_perf(cfg, batch=query.batch, **kwargs)]
+    else:
+        curve = sweep_batch(cfg, query.sweep, **kwargs)
+    if not any(e.fits for e in curve):  # no speed to report for a setup that cannot run
+        raise InvalidInputError(f"does not fit: {curve[0].fits_reason}")
+    return curve
 
 
 @dataclass

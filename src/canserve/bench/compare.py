@@ -3,9 +3,10 @@ benchmarks.
 
 The prediction replays the benchmark's traffic in the simulator: the same prompt and output
 lengths, the same concurrency (a closed loop with no think time) or Poisson rate, the same number
-of requests, on the given device and framework profile. Calibration fits two numbers per
-setup to the benchmarks: the device's ``weight_bw_fraction`` (how fast decode streams weights)
-and the framework's ``decode_overhead_s`` (fixed time per decode step, e.g. the server's Python
+of requests, on the given device and framework profile. Calibration fits three physically
+bounded numbers per setup to the benchmarks: the device's ``stream_bw_fraction`` (its achievable
+streaming bandwidth, a fraction of the datasheet's, from TPOT at two or more batch sizes) and
+the framework's ``decode_overhead_s`` (fixed time per decode step, e.g. the server's Python
 loop), from the measured TPOT; and the device's ``compute_efficiency`` from the measured TTFT of
 uncontended requests. It writes a TOML file that ``--calibration`` accepts.
 """
@@ -95,72 +96,91 @@ def _row(name: str, measured: float, predicted: float) -> dict[str, Any]:
     return dict(metric=name, measured=measured, predicted=predicted, error=error)
 
 
-def calibrate(
-    benches: list[tuple[BenchConfig, dict[str, Any]]], serving: ServingConfig
-) -> tuple[Calibration, dict[str, float]]:
-    """Fit the device's weight-streaming and compute efficiencies and the framework's decode
-    overhead to the benchmarks; return the calibration and the fitted values."""
-    gpu = serving.require_gpu("calibrate")
-    framework = serving.framework.id
-    max_num_seqs = serving.max_num_seqs
-    base = load_calibration()
-    kernels = base.kernels_for(gpu.id)
-    fw = base.framework(framework)
+_FRACTIONS = [x / 100 for x in range(2, 101)]  # grid for a fraction in (0, 1]
 
-    def with_values(eta: float, overhead: float, compute: float) -> Calibration:
-        devices = {
-            **base.devices,
-            gpu.id: replace(kernels, weight_bw_fraction=eta, compute_efficiency=compute),
-        }
-        frameworks = {**base.frameworks, framework: replace(fw, decode_overhead_s=overhead)}
-        return replace(base, devices=devices, frameworks=frameworks, source="calibrated")
 
-    points = []  # (batch, context, measured TPOT)
-    prefill = []  # (prompt tokens, measured TTFT of an uncontended request)
+def _bench_points(
+    benches: list[tuple[BenchConfig, dict[str, Any]]], max_num_seqs: int | None
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, float]]]:
+    """(batch, context, measured TPOT) of every run with a TPOT, and (prompt, TTFT) of the
+    uncontended ones (concurrency 1)."""
+    points, prefill = [], []
     for cfg, summary in benches:
         batch = cfg.concurrency or max(
             1, round(summary["throughput_requests_per_s"] * summary["e2e_s"]["mean"])
         )
         batch = min(batch, max_num_seqs or batch)  # a server running fewer at once
         context = int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1
-        if summary["tpot_s"]["p50"] == summary["tpot_s"]["p50"]:  # not NaN
-            points.append((batch, context, summary["tpot_s"]["p50"]))
-        if (cfg.concurrency or 0) <= 1 and summary["ttft_s"]["p50"] > 0:
-            prefill.append((int(summary["mean_prompt_tokens"]) or 1, summary["ttft_s"]["p50"]))
+        tpot = summary["tpot_s"]["p50"]
+        if not math.isnan(tpot) and tpot > 0:
+            points.append((batch, context, tpot))
+        ttft = summary["ttft_s"]["p50"]
+        if (cfg.concurrency or 0) <= 1 and not math.isnan(ttft) and ttft > 0:
+            prefill.append((int(summary["mean_prompt_tokens"]) or 1, ttft))
+    return points, prefill
+
+
+def calibrate(
+    benches: list[tuple[BenchConfig, dict[str, Any]]], serving: ServingConfig
+) -> tuple[Calibration, dict[str, float]]:
+    """Fit, to the benchmarks, the device's streaming bandwidth (``stream_bw_fraction``, from
+    the TPOT of runs at two or more batch sizes; kept at its prior with one), the framework's
+    fixed time per decode step (``decode_overhead_s`` >= 0, from every TPOT) and the device's
+    ``compute_efficiency`` (from the TTFT of uncontended runs). Every fraction stays in (0, 1]."""
+    gpu = serving.require_gpu("calibrate")
+    framework = serving.framework.id
+    base = load_calibration()
+    kernels = base.kernels_for(gpu.id)
+    fw = base.framework(framework)
+    points, prefill = _bench_points(benches, serving.max_num_seqs)
     if not points:
         raise InvalidInputError("no benchmark with a measured TPOT to calibrate from")
+
+    def with_values(stream: float, overhead: float, compute: float) -> Calibration:
+        device = replace(kernels, stream_bw_fraction=stream, compute_efficiency=compute)
+        devices = {**base.devices, gpu.id: device}
+        sources = {**base.device_sources, gpu.id: "canserve calibrate (benchmarks of a server)"}
+        frameworks = {**base.frameworks, framework: replace(fw, decode_overhead_s=overhead)}
+        return replace(
+            base,
+            devices=devices,
+            device_sources=sources,
+            frameworks=frameworks,
+            source="calibrated",
+        )
 
     def tpot(cal: Calibration, batch: int, context: int) -> float:
         return estimate_perf(
             serving.with_changes(calibration=cal), batch=batch, context=context
         ).tpot_s
 
-    def fit_overhead(eta: float) -> tuple[float, float]:
-        """Best decode overhead for this eta (least squares, >= 0) and the squared error."""
-        cal = with_values(eta, 0.0, kernels.compute_efficiency)
-        gaps = [m - tpot(cal, b, c) for b, c, m in points]
-        overhead = max(0.0, sum(gaps) / len(gaps))
-        return overhead, sum((g - overhead) ** 2 for g in gaps)
+    def fit_overhead(stream: float, compute: float) -> tuple[float, float]:
+        """Least-squares decode overhead (>= 0) for these fractions, and the squared error."""
+        cal = with_values(stream, 0.0, compute)
+        gaps = [(m - tpot(cal, b, c), m) for b, c, m in points]
+        # minimise the relative errors: weights 1 / measured^2
+        overhead = max(0.0, sum(g / m**2 for g, m in gaps) / sum(1 / m**2 for _, m in gaps))
+        return overhead, sum(((g - overhead) / m) ** 2 for g, m in gaps)
 
-    etas = (
-        [kernels.weight_bw_fraction]
-        if len({b for b, _, _ in points}) < 2
-        else [x / 100 for x in range(5, 201, 5)]
-    )
-    eta = min(etas, key=lambda e: fit_overhead(e)[1])
-    overhead = fit_overhead(eta)[0]
-    compute = kernels.compute_efficiency
-    if prefill:
-        trial = with_values(eta, overhead, 1.0)
-        ratios = []
-        for prompt, ttft in prefill:
-            predicted = estimate_perf(
-                serving.with_changes(calibration=trial), prompt=prompt, output=1
-            ).ttft_s
-            ratios.append(predicted / ttft)
-        compute = max(0.01, min(1.0, sum(ratios) / len(ratios)))
-    values = dict(weight_bw_fraction=eta, decode_overhead_s=overhead, compute_efficiency=compute)
-    return with_values(eta, overhead, compute), values
+    def fit_compute(stream: float, overhead: float) -> float:
+        if not prefill:
+            return kernels.compute_efficiency
+        trial = with_values(stream, overhead, 1.0)
+        ratios = [
+            estimate_perf(serving.with_changes(calibration=trial), prompt=p, output=1).ttft_s / t
+            for p, t in prefill
+        ]
+        return max(0.01, min(1.0, sum(ratios) / len(ratios)))
+
+    several = len({b for b, _, _ in points}) >= 2
+    stream, compute = kernels.stream_bw_fraction, kernels.compute_efficiency
+    for _ in range(2):  # TPOT at larger batch sees compute; TTFT sees the bandwidth
+        if several:
+            stream = min(_FRACTIONS, key=lambda f: fit_overhead(f, compute)[1])
+        overhead = fit_overhead(stream, compute)[0]
+        compute = fit_compute(stream, overhead)
+    values = dict(stream_bw_fraction=stream, decode_overhead_s=overhead, compute_efficiency=compute)
+    return with_values(stream, overhead, compute), values
 
 
 def write_calibration(
@@ -172,7 +192,7 @@ def write_calibration(
         "# Pass it to perf, simulate and plan with --calibration FILE.",
         "",
         f'[device."{gpu.id}"]',
-        f"weight_bw_fraction = {values['weight_bw_fraction']:.4f}",
+        f"stream_bw_fraction = {values['stream_bw_fraction']:.4f}",
         f"compute_efficiency = {values['compute_efficiency']:.4f}",
         "",
         f'[framework."{framework}"]',

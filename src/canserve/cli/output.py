@@ -115,6 +115,9 @@ def print_perf(est: PerfEstimate) -> None:
         f"{est.tensor_parallel_size}, pp {est.pipeline_parallel_size}) · batch {est.batch} at "
         f"{est.context:,} tokens"
     )
+    if not est.fits:
+        out.print(f"does not fit: {est.fits_reason}")
+        return
     table = Table(show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -134,6 +137,7 @@ def print_perf(est: PerfEstimate) -> None:
     out.print(table)
     parts = ", ".join(f"{k.removesuffix('_s')} {ms(v)}" for k, v in est.breakdown_s.items())
     out.print(f"decode step: {parts}")
+    out.print(f"kernel costs: {est.calibration_basis}", style="dim")
     for note in est.notes:
         out.print(f"note: {note}", style="dim")
 
@@ -148,6 +152,9 @@ def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
     for col in ("batch", "decode step", "TPOT", "tok/s", "tok/s per seq", "bound"):
         table.add_column(col, justify="right")
     for e in curve:
+        if not e.fits:
+            table.add_row(str(e.batch), "does not fit", "", "", "", "")
+            continue
         table.add_row(
             str(e.batch),
             ms(e.decode_step_s),
@@ -157,6 +164,12 @@ def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
             e.bound,
         )
     out.print(table)
+    misfit = [e for e in curve if not e.fits]
+    if misfit:
+        out.print(
+            f"batch {', '.join(str(e.batch) for e in misfit)} does not fit: {misfit[0].fits_reason}"
+        )
+    out.print(f"kernel costs: {first.calibration_basis}", style="dim")
     if plot is not None:
         out.print(f"plot written to {plot}")
 

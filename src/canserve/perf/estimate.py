@@ -6,6 +6,11 @@ each sequence (``tpot_s``; with pipeline parallelism a micro-batch crosses every
 to first token of a prompt processed alone in ``max_num_batched_tokens`` chunks (``ttft_s``), or
 sharing its steps with ``batch`` running decodes (``ttft_with_decodes_s``), and ``e2e_s`` =
 TTFT + (output - 1) x TPOT.
+
+Speeds are only meaningful for a setup that can run: each estimate says whether the weights and
+``batch`` sequences of ``context`` tokens fit the replica's GPUs (``fits``, ``fits_reason``,
+from :func:`canserve.memory.estimate_memory` with no headroom), and where the device's kernel
+costs come from (``calibration_basis``: measured on this GPU, or assumed from another).
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from canserve.catalog.gpus import GPU
 from canserve.catalog.quant import QuantFormat
 from canserve.errors import InvalidInputError
 from canserve.perf.calibration import Calibration
+from canserve.perf.costs import model_costs
+from canserve.perf.device import SM_COUNT
 from canserve.perf.step import Hardware, Step, StepTime, step_time
 from canserve.serving import DEFAULT_CONTEXT_TOKENS, ServingConfig
+from canserve.units import GB
 from canserve.weights import weights_breakdown
 
 __all__ = ["PerfEstimate", "estimate_perf", "sweep_batch"]
@@ -53,10 +61,31 @@ class PerfEstimate:
     ttft_with_decodes_s: float | None = None
     e2e_s: float | None = None
     calibration: str = ""
+    fits: bool = True  # the weights and the batch's KV cache fit the replica's GPUs
+    fits_reason: str | None = None  # why not, when they do not
+    calibration_basis: str = ""  # where the device's kernel costs come from
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields; the speeds and times are null when the setup does not fit."""
+        data = asdict(self)
+        if not self.fits:
+            data.update(dict.fromkeys(_SPEEDS))
+        return data
+
+
+_SPEEDS = (
+    "decode_step_s",
+    "decode_tokens_per_s",
+    "tpot_s",
+    "prefill_tokens_per_s",
+    "ttft_s",
+    "bound",
+    "breakdown_s",
+    "bandwidth_bound_tokens_per_s",
+    "ttft_with_decodes_s",
+    "e2e_s",
+)
 
 
 def _check(name: str, value: int, high: int) -> None:
@@ -135,13 +164,17 @@ def estimate_perf(
             weights_s=decode.weights_s,
             kv_s=decode.kv_s,
             compute_s=decode.compute_s,
+            kernels_s=decode.kernels_s,
+            activations_s=decode.activations_s,
             comm_s=decode.comm_s,
             overhead_s=decode.overhead_s,
         ),
         bandwidth_bound_tokens_per_s=_article_bound(spec, fmt, device, tp),
         calibration=cal.source,
-        notes=_notes(fmt, device, fw, cal),
+        calibration_basis=cal.basis(device.id),
+        notes=_notes(fmt, device, fw, cal, _quantized(spec, fmt, tp)),
     )
+    result.update(_fit_check(config, batch, context))
     if prompt is not None:
         result.update(
             prompt=prompt,
@@ -158,7 +191,42 @@ def _article_bound(spec: ModelSpec, fmt: QuantFormat, device: GPU, tp: int) -> f
     return device.hbm_bytes_per_s * tp / weights_breakdown(spec, fmt).total_bytes
 
 
-def _notes(fmt: QuantFormat, device: GPU, fw: Framework, cal: Calibration) -> list[str]:
+def _quantized(spec: ModelSpec, fmt: QuantFormat, tp: int) -> bool:
+    costs = model_costs(spec, fmt, tp)
+    return any(g.quantized for g in costs.dense + costs.experts)
+
+
+def _fit_check(config: ServingConfig, batch: int, context: int) -> dict[str, Any]:
+    """Whether the weights and ``batch`` x ``context`` tokens of KV fit the replica's GPUs (no
+    headroom: can it run at all), and why not."""
+    from canserve.memory import estimate_memory
+
+    mem = estimate_memory(config.with_changes(headroom=0.0), batch=batch, context=context)
+    if mem.fits:
+        return dict(fits=True, fits_reason=None)
+    gpu = config.require_gpu("perf")
+    per_gpu = mem.per_gpu
+    fixed = per_gpu["weights_bytes"] + per_gpu["overhead_bytes"]
+    if fixed + per_gpu["activation_bytes"] >= gpu.memory_bytes:
+        reason = (
+            f"the weights need {per_gpu['weights_bytes'] / GB:,.1f} GB per GPU (with the "
+            f"engine's overhead {fixed / GB:,.1f} GB), more than one {gpu.id} holds "
+            f"({gpu.memory_bytes / GB:,.1f} GB): use more GPUs (--tp) or a smaller format "
+            "(--quant)"
+        )
+    else:
+        room = mem.max_concurrent_sequences or 0
+        reason = (
+            f"{batch:,} sequences x {context:,} tokens need {per_gpu['kv_cache_bytes'] / GB:,.1f}"
+            f" GB of KV cache per GPU beside {fixed / GB:,.1f} GB of weights and overhead; "
+            f"{room:,} such sequences fit on {gpu.id}"
+        )
+    return dict(fits=False, fits_reason=reason)
+
+
+def _notes(
+    fmt: QuantFormat, device: GPU, fw: Framework, cal: Calibration, quantized: bool
+) -> list[str]:
     notes = []
     if fmt.compute_dtype != "bf16" and not device.supports(fmt.compute_dtype):
         notes.append(
@@ -167,10 +235,23 @@ def _notes(fmt: QuantFormat, device: GPU, fw: Framework, cal: Calibration) -> li
         )
     if not cal.framework(fw.id).cuda_graphs:
         notes.append(f"{fw.name} runs eagerly: each step is bounded by CPU kernel launches")
-    if cal.source == "calibration.toml" and device.id != "H100-SXM-80GB":
+    if device.id not in cal.devices and device.id != cal.measured_on:
+        notes.append(f"kernel costs on {device.id}: {cal.basis(device.id)}")
+    weight_only = fmt.compute_dtype == "bf16" or not device.supports(fmt.compute_dtype)
+    if quantized and weight_only:
         notes.append(
-            "kernel efficiencies were measured on an H100 SXM and are assumed to carry over"
+            f"{fmt.id} kernels: dequantizing GEMMs assumed at "
+            f"{cal.quant.weight_only_compute_fraction:.0%} of the bf16 rate once compute-bound "
+            "(not measured)"
         )
+    elif quantized and fmt.block_2d:
+        notes.append(
+            f"{fmt.id} kernels: block-scaled GEMMs assumed at "
+            f"{cal.quant.block_scale_compute_fraction:.0%} of the {fmt.compute_dtype} rate "
+            "(not measured)"
+        )
+    if device.vendor != "cpu" and device.id not in SM_COUNT:
+        notes.append(f"{device.id}'s SM count is not listed: assumed 108")
     return notes
 
 

@@ -34,18 +34,31 @@ def _target(path: str | Path) -> Path:
 
 
 def plot_batch_curve(curve: list[PerfEstimate], path: str | Path) -> Path:
-    """Throughput (tok/s) and TPOT (ms) against batch size, on a log2 batch axis."""
+    """Throughput (tok/s) and TPOT (ms) against batch size, on a log2 batch axis. Batch sizes
+    that do not fit the GPU memory are marked on the axis, not drawn as speeds."""
     target = _target(path)
     plt = _pyplot()
-    batches = [e.batch for e in curve]
+    fitting = [e for e in curve if e.fits]
+    batches = [e.batch for e in fitting]
     fig, left = plt.subplots(figsize=(7, 4.2), dpi=120)
-    left.plot(batches, [e.decode_tokens_per_s for e in curve], "o-", color="tab:blue")
+    left.plot(batches, [e.decode_tokens_per_s for e in fitting], "o-", color="tab:blue")
     left.set_xscale("log", base=2)
     left.set_xlabel("batch size (concurrent sequences)")
     left.set_ylabel("decode throughput (tokens/s)", color="tab:blue")
     right = left.twinx()
-    right.plot(batches, [e.tpot_s * 1e3 for e in curve], "s--", color="tab:red")
+    right.plot(batches, [e.tpot_s * 1e3 for e in fitting], "s--", color="tab:red")
     right.set_ylabel("TPOT (ms per token)", color="tab:red")
+    misfit = [e.batch for e in curve if not e.fits]
+    if misfit:
+        left.plot(
+            misfit,
+            [0] * len(misfit),
+            "x",
+            color="black",
+            clip_on=False,
+            label="does not fit in GPU memory",
+        )
+        left.legend(loc="upper left", fontsize=8)
     first = curve[0]
     left.set_title(
         f"{first.model} · {first.gpu} x{first.tensor_parallel_size} · {first.quantization} · "

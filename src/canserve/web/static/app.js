@@ -65,7 +65,7 @@ function drawMemory(m) {
 function drawPerf(curve) {
   const x = curve.map((e) => e.batch);
   const traces = [{x, y: curve.map((e) => e.decode_tokens_per_s), name: "tok/s", mode: "lines+markers"},
-    {x, y: curve.map((e) => e.tpot_s * 1e3), name: "TPOT ms", yaxis: "y2", mode: "lines+markers"}];
+    {x, y: curve.map((e) => (e.fits ? e.tpot_s * 1e3 : null)), name: "TPOT ms", yaxis: "y2", mode: "lines+markers"}];
   if (window.Plotly) Plotly.react("perf-chart", traces, {height: 280, margin: {t: 10},
     xaxis: {type: "log", title: "batch"}, yaxis: {title: "tokens/s"},
     yaxis2: {title: "TPOT (ms)", overlaying: "y", side: "right"}}, {displayModeBar: false});

@@ -1,0 +1,133 @@
+"""Calibration files: what load_calibration accepts and refuses, and `canserve calibrate`'s fit
+(bounded fractions, every batch size used)."""
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from canserve import InvalidInputError, get_model, serving_config
+from canserve.bench.client import BenchConfig
+from canserve.bench.compare import calibrate
+from canserve.perf import estimate_perf, load_calibration
+from canserve.perf.calibration import KernelCosts
+
+LLAMA_8B = get_model("llama-3.1-8b")
+
+
+def test_builtin_calibration_names_where_it_was_measured():
+    cal = load_calibration()
+    assert cal.measured_on == "H100-SXM-80GB"
+    assert "CPU" in cal.devices
+    assert cal.basis("H100-SXM-80GB").startswith("measured on this GPU")
+    assert cal.basis("A100-SXM-80GB").startswith("assumed")
+
+
+def test_a_device_table_overrides_only_its_gpu():
+    cal = load_calibration({"device": {"H200": {"stream_bw_fraction": 0.5}}})
+    assert cal.kernels_for("H200").stream_bw_fraction == 0.5
+    assert cal.kernels_for("H100-SXM-80GB").stream_bw_fraction != 0.5
+    assert cal.basis("H200").startswith("measured")
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"kernels": {"gemm_bw_fraction": 1.2}}, "gemm_bw_fraction must be in"),
+        ({"kernels": {"stream_bw_fraction": 0.0}}, "stream_bw_fraction must be in"),
+        ({"kernels": {"kernel_fixed_s": -1e-6}}, "kernel_fixed_s must be in"),
+        ({"kernels": {"kv_cta_bytes_per_s": math.nan}}, "finite"),
+        ({"kernels": {"weight_bw_fraction": 0.6}}, "unknown key 'weight_bw_fraction'"),
+        ({"quant_kernels": {"weight_only_compute_fraction": 2}}, "must be in"),
+        ({"framework": {"vllm": {"split_kv": 1}}}, "true or false"),
+        ({"framework": {"nope": {"step_overhead_s": 0}}}, "unknown framework"),
+        ({"device": {"no-such-gpu": {"stream_bw_fraction": 0.5}}}, r"\[device.no-such-gpu\]"),
+        ({"kernel": {}}, "unknown table"),
+    ],
+)
+def test_bad_calibration_is_refused(doc, message):
+    with pytest.raises(InvalidInputError, match=message):
+        load_calibration(doc)
+
+
+def _bench(batch: int, cal, prompt: int = 512, output: int = 128) -> tuple[BenchConfig, dict]:
+    """A closed-loop benchmark summary whose TPOT and TTFT the model with ``cal`` predicts."""
+    cfg = serving_config(LLAMA_8B, gpu="H100", calibration=cal)
+    context = prompt + output // 2
+    tpot = estimate_perf(cfg, batch=batch, context=context).tpot_s
+    ttft = estimate_perf(cfg, prompt=prompt, output=1).ttft_s
+    e2e = ttft + (output - 1) * tpot
+    summary = {
+        "mean_prompt_tokens": prompt,
+        "mean_output_tokens": output,
+        "tpot_s": {"p50": tpot},
+        "ttft_s": {"p50": ttft},
+        "e2e_s": {"mean": e2e},
+        "throughput_requests_per_s": batch / e2e,
+    }
+    return BenchConfig(url="http://x", model="m", concurrency=batch), summary
+
+
+def _truth() -> object:
+    base = load_calibration()
+    device = replace(base.kernels, stream_bw_fraction=0.7, compute_efficiency=0.6)
+    vllm = replace(base.framework("vllm"), decode_overhead_s=0.002)
+    return replace(
+        base,
+        devices={**base.devices, "H100-SXM-80GB": device},
+        frameworks={**base.frameworks, "vllm": vllm},
+    )
+
+
+def test_calibrate_recovers_bandwidth_and_overhead_from_several_batch_sizes():
+    truth = _truth()
+    benches = [_bench(b, truth) for b in (1, 8, 64)]
+    _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
+    assert values["stream_bw_fraction"] == pytest.approx(0.7, abs=0.015)
+    assert values["decode_overhead_s"] == pytest.approx(0.002, rel=0.1)
+    assert values["compute_efficiency"] == pytest.approx(0.6, abs=0.1)
+
+
+def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
+    truth = _truth()
+    _, values = calibrate([_bench(1, truth)], serving_config(LLAMA_8B, gpu="H100"))
+    assert values["stream_bw_fraction"] == load_calibration().kernels.stream_bw_fraction
+    assert values["decode_overhead_s"] > 0
+    # a server faster than the datasheet allows cannot push a fraction above 1
+    fast = load_calibration({"device": {"H100": {"stream_bw_fraction": 1.0}}})
+    fast = replace(
+        fast,
+        frameworks={
+            **fast.frameworks,
+            "vllm": replace(fast.framework("vllm"), step_overhead_s=0.0),
+        },
+    )
+    benches = [_bench(b, fast) for b in (1, 32)]
+    for _, summary in benches:
+        summary["tpot_s"]["p50"] *= 0.5
+    _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
+    assert 0 < values["stream_bw_fraction"] <= 1 and 0 < values["compute_efficiency"] <= 1
+    assert values["decode_overhead_s"] >= 0
+
+
+def test_calibrate_needs_a_tpot():
+    cfg, summary = _bench(1, load_calibration())
+    summary["tpot_s"]["p50"] = math.nan
+    with pytest.raises(InvalidInputError, match="no benchmark with a measured TPOT"):
+        calibrate([(cfg, summary)], serving_config(LLAMA_8B, gpu="H100"))
+
+
+def test_kernel_costs_have_one_field_per_calibration_key():
+    keys = {
+        "stream_bw_fraction",
+        "gemm_bw_fraction",
+        "gemm_flops_fraction",
+        "gemm_fixed_s",
+        "kernel_fixed_s",
+        "kv_bw_fraction",
+        "kv_cta_bytes_per_s",
+        "attn_flops_fraction",
+        "compute_efficiency",
+        "expert_fixed_s",
+    }
+    assert set(KernelCosts.__dataclass_fields__) == keys
