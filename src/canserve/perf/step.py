@@ -305,12 +305,15 @@ def attention_time(
     if step.decode_seqs:
         # decode: one query row per head; the tile of ATTN_Q_TILE rows is only this full
         rate = peak * min(1.0, q_per_kv / ATTN_Q_TILE)
-        for window, elements in layout.groups:
-            tokens = step.context if window is None else min(step.context, window)
+        for window, ratio, elements in layout.groups:
+            tokens = (step.context if window is None else min(step.context, window)) // ratio
             work = step.decode_seqs * kv_heads * q_tiles
             splits = _kv_splits(work, tokens, hw) if fw.split_kv else 1
             bw = min(k.kv_bw_fraction * stream, work * splits * k.kv_cta_bytes_per_s)
             nbytes = step.decode_seqs * elements * tokens * kv_bits / 8
+            if ratio > 1:  # compressed entries (DeepSeek-V4): their bytes, read by the layers'
+                parts.add_bound(0.0, nbytes / bw, 0.0, kv=True)  # own kernels (counted below)
+                continue
             flops = step.decode_seqs * groups.get(window, 0.0) * tokens
             parts.add_bound(0.0, nbytes / bw, flops / rate, kv=True)
             # one kernel per layer, and a combine kernel after a split-KV one
