@@ -26,3 +26,14 @@ def test_core_import_does_not_pull_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_one_exception_tree():
+    """Every error class canserve raises on purpose is a CanserveError, drawn in errors.py."""
+    from canserve import errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.CanserveError)
+        assert name in errors.__doc__
+        assert name in canserve.__all__

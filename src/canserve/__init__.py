@@ -22,6 +22,7 @@ from canserve.catalog.quant import QuantFormat, get_quant, list_quants
 from canserve.economics import CostEstimate, estimate_cost
 from canserve.errors import (
     CanserveError,
+    CatalogError,
     ConfigError,
     InvalidInputError,
     UnknownFrameworkError,
@@ -44,6 +45,7 @@ __version__ = "0.2.0"
 __all__ = [
     "GPU",
     "CanserveError",
+    "CatalogError",
     "ConfigError",
     "CostEstimate",
     "Framework",

@@ -7,6 +7,7 @@
     │   ├── UnknownQuantError
     │   └── UnknownFrameworkError
     ├── ConfigError             a config.json that is malformed or not a decoder LLM
+    ├── CatalogError            a shipped catalog row that breaks its schema (a canserve bug)
     └── InvalidInputError       a number out of range, a flag combination that makes no sense
 
 The CLI prints ``error: <message>`` on one line and exits with status 2 for any of them.
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "CanserveError",
+    "CatalogError",
     "ConfigError",
     "InvalidInputError",
     "UnknownFrameworkError",
@@ -66,6 +68,10 @@ class UnknownFrameworkError(UnknownNameError):
 
 class ConfigError(CanserveError, ValueError):
     """A model config.json that canserve cannot read as a decoder-only language model."""
+
+
+class CatalogError(CanserveError, ValueError):
+    """A row of canserve's own data files that breaks its schema: a bug to report, not bad input."""
 
 
 class InvalidInputError(CanserveError, ValueError):

@@ -8,6 +8,8 @@ TFLOP/s); tools such as ``nvidia-smi`` and PyTorch report binary ones (MiB, GiB)
 
 from __future__ import annotations
 
+from canserve.errors import InvalidInputError
+
 __all__ = [
     "GB",
     "GIB",
@@ -57,7 +59,7 @@ def format_bytes(num_bytes: float, unit: str = "GB", digits: int = 2) -> str:
     """``format_bytes(80e9) == '80.00 GB'``; the unit is always printed."""
     key = unit.lower()
     if key not in _BYTE_UNITS:
-        raise ValueError(f"unknown byte unit {unit!r}")
+        raise InvalidInputError(f"unknown byte unit {unit!r}")
     return f"{num_bytes / _BYTE_UNITS[key]:,.{digits}f} {unit}"
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from canserve.errors import CatalogError
+
 __all__ = ["CacheLayer", "ModelSpec", "Tensor", "TensorRole"]
 
 TensorRole = Literal["embed", "lm_head", "norm", "router", "linear", "expert", "other"]
@@ -83,7 +85,7 @@ class Tensor:
 
     def __post_init__(self) -> None:
         if self.kind not in _ROLE_OF_KIND:
-            raise ValueError(f"unknown tensor kind {self.kind!r}")
+            raise CatalogError(f"unknown tensor kind {self.kind!r}")
 
     @property
     def role(self) -> TensorRole:

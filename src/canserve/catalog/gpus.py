@@ -8,7 +8,7 @@ from typing import Any
 
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
-from canserve.errors import UnknownGPUError
+from canserve.errors import CatalogError, UnknownGPUError
 
 __all__ = ["GPU", "get_gpu", "list_gpus"]
 
@@ -50,13 +50,15 @@ class GPU:
 
     def __post_init__(self) -> None:
         if self.vendor not in VENDORS:
-            raise ValueError(f"GPU {self.id}: vendor {self.vendor!r} not one of {sorted(VENDORS)}")
+            raise CatalogError(
+                f"GPU {self.id}: vendor {self.vendor!r} not one of {sorted(VENDORS)}"
+            )
         if self.interconnect not in INTERCONNECTS:
-            raise ValueError(f"GPU {self.id}: interconnect {self.interconnect!r} unknown")
+            raise CatalogError(f"GPU {self.id}: interconnect {self.interconnect!r} unknown")
         if self.memory_total_bytes and self.memory_bytes > self.memory_total_bytes:
-            raise ValueError(f"GPU {self.id}: memory_bytes above its unified memory_total_bytes")
+            raise CatalogError(f"GPU {self.id}: memory_bytes above its unified memory_total_bytes")
         if not self.peak_flops.get("bf16") and not self.peak_flops.get("fp16"):
-            raise ValueError(f"GPU {self.id}: needs a 16-bit peak (peak_flops_bf16 or _fp16)")
+            raise CatalogError(f"GPU {self.id}: needs a 16-bit peak (peak_flops_bf16 or _fp16)")
 
     @property
     def unified_memory(self) -> bool:

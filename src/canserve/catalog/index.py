@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from canserve.errors import UnknownNameError
+from canserve.errors import CatalogError, UnknownNameError
 
 __all__ = ["NameIndex"]
 
@@ -29,7 +29,7 @@ class NameIndex(Generic[T]):
         for name in names:
             key = name.lower()
             if key in self._by_key and self._by_key[key] is not entry:
-                raise ValueError(f"catalog name {name!r} is used by two entries")
+                raise CatalogError(f"catalog name {name!r} is used by two entries")
             self._by_key[key] = entry
             self._display[key] = name
 

@@ -7,6 +7,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from canserve.errors import CatalogError
+
 __all__ = ["data_path", "load_rows"]
 
 
@@ -22,5 +24,5 @@ def load_rows(file_name: str, table: str) -> tuple[dict[str, Any], ...]:
         rows = tomllib.load(fh).get(table, [])
     for row in rows:
         if not (row.get("source") or row.get("sources")) or not row.get("source_date"):
-            raise ValueError(f"{file_name}: row {row.get('id')!r} lacks source/source_date")
+            raise CatalogError(f"{file_name}: row {row.get('id')!r} lacks source/source_date")
     return tuple(rows)
