@@ -1,7 +1,8 @@
 """Summarize, save and load benchmark runs (the same metric names as ``canserve simulate``).
 
-Percentiles are linear interpolations between the two nearest order statistics (numpy's
-default, Hyndman and Fan's type 7), so a small run's p50 is the median, not one sample's value.
+Percentiles are :func:`canserve.stats.percentiles`, the simulator's: linear interpolation
+between the two nearest order statistics (numpy's default, Hyndman and Fan's type 7), so a
+small run's p50 is the median, not one sample's value.
 A loaded run is checked field by field (a one-line error names the first bad one) and its
 summary is recomputed from its records: a saved summary is never trusted.
 """
@@ -17,29 +18,14 @@ from typing import Any
 from canserve import jsonable
 from canserve.bench.client import BenchConfig, RequestRecord, validate_config
 from canserve.errors import InvalidInputError
-from canserve.sim.metrics import QUANTILES, parse_slos
+from canserve.sim.metrics import parse_slos
+from canserve.stats import percentiles
 
-__all__ = ["load_bench", "percentiles", "save_bench", "summarize"]
+__all__ = ["load_bench", "save_bench", "summarize"]
 
 FORMAT = "canserve-bench/1"
 MAX_FILE_BYTES = 1 << 30  # a run file larger than 1 GiB is refused before it is read
 MAX_TIME_S = 1e7  # timestamps in a run file (seconds from its start): about 115 days
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50/p90/p95/p99 by linear interpolation, and the mean; NaN (JSON null) for no values."""
-    if not values:
-        return {k: math.nan for k in (*QUANTILES, "mean")}
-    ordered = sorted(values)
-    n = len(ordered)
-    out = {}
-    for key, q in QUANTILES.items():
-        pos = q * (n - 1)
-        low = math.floor(pos)
-        high = min(low + 1, n - 1)
-        out[key] = ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-    out["mean"] = math.fsum(ordered) / n
-    return out
 
 
 def _tpot(r: RequestRecord) -> float | None:
