@@ -12,7 +12,7 @@ from typing import Any
 
 from canserve.arch import spec_from_config
 from canserve.arch.spec import ModelSpec
-from canserve.bench.client import BenchConfig, run_bench
+from canserve.bench.client import BenchConfig, RequestRecord, run_bench
 from canserve.bench.compare import calibrate, compare, write_calibration
 from canserve.bench.summary import load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
@@ -481,7 +481,9 @@ def gpu_rows(needle: str | None = None) -> list[dict[str, Any]]:
     return gpu_rows_of([g for g in list_gpus() if _matches(" ".join((g.id, *g.aliases)), needle)])
 
 
-def _bench_input(source: str, query: CompareQuery) -> tuple[BenchConfig, dict[str, Any]]:
+def _bench_input(
+    source: str, query: CompareQuery
+) -> tuple[BenchConfig, dict[str, Any], list[RequestRecord]]:
     """A saved run, or (a URL) a fresh closed-loop run against that server."""
     if source.startswith(("http://", "https://")):
         cfg = BenchConfig(
@@ -493,21 +495,20 @@ def _bench_input(source: str, query: CompareQuery) -> tuple[BenchConfig, dict[st
             requests=query.requests,
         )
         records, complete = run_bench(cfg)
-        return cfg, summarize(cfg, records, complete)
-    cfg, summary, _ = load_bench(Path(source))
-    return cfg, summary
+        return cfg, summarize(cfg, records, complete), records
+    return load_bench(Path(source))
 
 
 def run_compare(source: str, query: CompareQuery, spec: ModelSpec | None = None) -> dict[str, Any]:
     """``canserve compare``: a benchmark (saved, or run now against a URL) beside the
     prediction for the same traffic."""
-    cfg, summary = _bench_input(source, query)
+    cfg, summary, records = _bench_input(source, query)
     if not summary["succeeded"]:
         raise InvalidInputError(
             f"{source}: no successful request to compare with: "
             + ("; ".join(summary.get("error_samples", [])) or "no requests sent")
         )
-    return compare(cfg, summary, serving_from(query, resolve_model(query, spec)))
+    return compare(cfg, summary, serving_from(query, resolve_model(query, spec)), records)
 
 
 @dataclass
@@ -529,18 +530,22 @@ def run_calibrate(
     serving = serving_from(query, resolve_model(query, spec))
     runs = []
     for path in sources:
-        cfg, summary, _ = load_bench(path)
+        cfg, summary, records = load_bench(path)
         if summary["succeeded"]:
-            runs.append((cfg, summary))
+            runs.append((cfg, summary, records))
     if not runs:
         raise InvalidInputError("no benchmark with successful requests to calibrate from")
     gpu = serving.require_gpu("calibrate")
-    _, values = calibrate(runs, serving)
+    _, values = calibrate([(c, s) for c, s, _ in runs], serving)
     write_calibration(out_file, gpu, serving.framework.id, values, [str(p) for p in sources])
     after = serving.with_changes(calibration=load_calibration(out_file))
     return CalibrationReport(
         calibration_file=str(out_file),
         values=values,
-        median_abs_error_before=[compare(c, s, serving)["median_abs_error"] for c, s in runs],
-        median_abs_error_after=[compare(c, s, after)["median_abs_error"] for c, s in runs],
+        median_abs_error_before=[
+            compare(*run[:2], serving, run[2])["median_abs_error"] for run in runs
+        ],
+        median_abs_error_after=[
+            compare(*run[:2], after, run[2])["median_abs_error"] for run in runs
+        ],
     )

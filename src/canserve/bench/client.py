@@ -30,7 +30,7 @@ from typing import Any
 
 from canserve.errors import InvalidInputError
 from canserve.sim.workload import parse_length
-from canserve.validation import check_float, check_int
+from canserve.validation import MAX_TOKENS, check_float, check_int
 
 __all__ = ["BenchConfig", "RequestRecord", "run_bench", "validate_config"]
 
@@ -120,27 +120,31 @@ def _text_of(choice: object) -> str:
     return text or ""
 
 
-def _usage_tokens(usage: object, max_tokens: int) -> int | None:
-    """``usage.completion_tokens`` if the chunk reports it; nonsense numbers are errors."""
-    if usage is None:
-        return None
-    if not isinstance(usage, dict):
-        raise _BadStream(f"usage is {type(usage).__name__}, not an object")
-    tokens = usage.get("completion_tokens")
+def _count(usage: dict[str, Any], key: str, high: int) -> int | None:
+    tokens = usage.get(key)
     if tokens is None:
         return None
     if isinstance(tokens, bool) or not isinstance(tokens, int):
-        raise _BadStream(f"usage.completion_tokens is {tokens!r}, not an integer")
-    if not 0 <= tokens <= max_tokens:
-        raise _BadStream(
-            f"usage.completion_tokens is {tokens:,}, outside 0..max_tokens ({max_tokens:,})"
-        )
+        raise _BadStream(f"usage.{key} is {tokens!r}, not an integer")
+    if not 0 <= tokens <= high:
+        raise _BadStream(f"usage.{key} is {tokens:,}, outside 0..{high:,}")
     return tokens
 
 
-def parse_chunk(data_text: str, max_tokens: int) -> tuple[str, int | None]:
-    """(text, usage tokens or None) of one SSE ``data:`` payload; :class:`_BadStream` if it is
-    not a well-formed OpenAI chunk."""
+def _usage_tokens(usage: object, max_tokens: int) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens if the chunk reports usage; nonsense numbers are errors
+    (more completion tokens than ``max_tokens``, or a prompt above ``MAX_TOKENS``)."""
+    if usage is None:
+        return None, None
+    if not isinstance(usage, dict):
+        raise _BadStream(f"usage is {type(usage).__name__}, not an object")
+    completion = _count(usage, "completion_tokens", max_tokens)
+    return _count(usage, "prompt_tokens", MAX_TOKENS), completion
+
+
+def parse_chunk(data_text: str, max_tokens: int) -> tuple[str, tuple[int | None, int | None]]:
+    """(text, (prompt, completion) tokens of its usage or None) of one SSE ``data:`` payload;
+    :class:`_BadStream` if it is not a well-formed OpenAI chunk."""
     try:
         data = json.loads(data_text, parse_constant=_no_constant)
     except (json.JSONDecodeError, RecursionError):
@@ -165,7 +169,7 @@ async def _stream(client: Any, cfg: BenchConfig, rec: RequestRecord, t0: float, 
         if "event-stream" not in kind:
             rec.error = f"not an OpenAI stream: the server answered {kind or 'no content-type'}"
             return
-        usage_tokens = None
+        usage_tokens = usage_prompt = None
         async for line in resp.aiter_lines():
             if not line.startswith("data:"):
                 continue
@@ -177,7 +181,8 @@ async def _stream(client: Any, cfg: BenchConfig, rec: RequestRecord, t0: float, 
             except _BadStream as exc:
                 rec.error = f"not an OpenAI stream: {exc}"
                 return
-            usage_tokens = usage if usage is not None else usage_tokens
+            usage_prompt = usage[0] if usage[0] is not None else usage_prompt
+            usage_tokens = usage[1] if usage[1] is not None else usage_tokens
             if text:
                 now = time.perf_counter() - t0
                 if rec.first_token_s is None:
@@ -187,6 +192,8 @@ async def _stream(client: Any, cfg: BenchConfig, rec: RequestRecord, t0: float, 
         rec.end_s = time.perf_counter() - t0
         if usage_tokens:
             rec.output_tokens = usage_tokens
+        if usage_prompt:  # the server's tokenizer's count wins over the requested length
+            rec.prompt_tokens = usage_prompt
         if rec.first_token_s is None:
             rec.error = "the server streamed no tokens (is this an OpenAI-compatible API?)"
 

@@ -13,12 +13,14 @@ uncontended requests. It writes a TOML file that ``--calibration`` accepts.
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from canserve.bench.client import BenchConfig
+from canserve.bench.client import BenchConfig, RequestRecord
 from canserve.catalog.gpus import GPU
 from canserve.errors import InvalidInputError
 from canserve.perf.calibration import CPU_FRACTION_MAX, Calibration, load_calibration
@@ -39,27 +41,64 @@ _METRICS = [
 ]
 
 
-def predict(cfg: BenchConfig, summary: dict[str, Any], serving: ServingConfig) -> dict[str, Any]:
-    """The simulator's answer for the benchmark's traffic."""
+def _replay(records: list[RequestRecord], folder: Path) -> Path:
+    """The run's arrivals as a JSONL trace: each request's send time, prompt and output
+    tokens (the measured count where it succeeded, else its ``max_tokens``)."""
+    path = folder / "arrivals.jsonl"
+    lines = [
+        json.dumps(
+            dict(
+                arrival_s=r.start_s,
+                prompt=max(1, r.prompt_tokens),
+                output=max(1, r.output_tokens if r.ok else r.max_tokens),
+            )
+        )
+        for r in sorted(records, key=lambda r: r.start_s)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def predict(
+    cfg: BenchConfig,
+    summary: dict[str, Any],
+    serving: ServingConfig,
+    records: list[RequestRecord] | None = None,
+) -> dict[str, Any]:
+    """The simulator's answer for the benchmark's traffic. A closed-loop run is replayed as
+    ``concurrency`` users with no think time; an open-loop run with its ``records`` as a trace
+    of its own arrival times and lengths (so the prediction sees the same bursts the server
+    saw), else as a Poisson process at its rate."""
+    prompt = cfg.prompt
+    if prompt.strip().isdigit() and summary["mean_prompt_tokens"] >= 1:
+        prompt = str(round(summary["mean_prompt_tokens"]))  # as the server's tokenizer counted
     common: dict[str, Any] = dict(
-        prompt=cfg.prompt,
+        prompt=prompt,
         output=cfg.output,
         requests=max(1, summary["succeeded"]),
         seed=cfg.seed,
     )
     if cfg.concurrency is not None:
-        traffic = Workload(users=cfg.concurrency, think_s=0.0, **common)
-    else:
-        traffic = Workload(rate=cfg.rate, **common)
-    return simulate(serving, traffic).to_dict()
+        return simulate(serving, Workload(users=cfg.concurrency, think_s=0.0, **common)).to_dict()
+    if not records:
+        return simulate(serving, Workload(rate=cfg.rate, **common)).to_dict()
+    with tempfile.TemporaryDirectory(prefix="canserve-replay-") as folder:
+        trace = _replay(records, Path(folder))
+        return simulate(serving, Workload(trace=trace, requests=len(records))).to_dict()
 
 
-def compare(cfg: BenchConfig, summary: dict[str, Any], serving: ServingConfig) -> dict[str, Any]:
+def compare(
+    cfg: BenchConfig,
+    summary: dict[str, Any],
+    serving: ServingConfig,
+    records: list[RequestRecord] | None = None,
+) -> dict[str, Any]:
     """Measured vs. predicted percentiles and throughput, with signed % errors.
 
     ``serving.max_num_seqs``: how many sequences the server runs at once (1 for a serial
-    server), when it differs from the framework profile's default."""
-    pred = predict(cfg, summary, serving)
+    server), when it differs from the framework profile's default. ``records``: the run's
+    requests, so that an open-loop run is replayed with its own arrival times."""
+    pred = predict(cfg, summary, serving, records)
     rows = []
     for metric, stat in _METRICS:
         rows.append(
@@ -113,8 +152,11 @@ def fraction_grid(gpu: GPU) -> list[float]:
 def _bench_points(
     benches: list[tuple[BenchConfig, dict[str, Any]]], max_num_seqs: int | None
 ) -> tuple[list[tuple[int, int, float]], list[tuple[int, float]]]:
-    """(batch, context, measured TPOT) of every run with a TPOT, and (prompt, TTFT) of the
-    uncontended ones (concurrency 1)."""
+    """(batch, context, measured decode step) of every run, and (prompt, TTFT) of the
+    uncontended ones (concurrency 1). The decode step is the median inter-token gap (ITL p50):
+    with several sequences running, a request's TPOT also holds the steps that prefilled the
+    others' prompts, which the step model prices separately; its median gap is a pure decode
+    step. TPOT p50 where a run has no ITL."""
     points, prefill = [], []
     for cfg, summary in benches:
         batch = cfg.concurrency or max(
@@ -122,22 +164,61 @@ def _bench_points(
         )
         batch = min(batch, max_num_seqs or batch)  # a server running fewer at once
         context = int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1
-        tpot = summary["tpot_s"]["p50"]
-        if not math.isnan(tpot) and tpot > 0:
-            points.append((batch, context, tpot))
+        step = summary.get("itl_s", {}).get("p50", math.nan)
+        if not _positive(step):
+            step = summary["tpot_s"]["p50"]
+        if _positive(step):
+            points.append((batch, context, step))
         ttft = summary["ttft_s"]["p50"]
-        if (cfg.concurrency or 0) <= 1 and not math.isnan(ttft) and ttft > 0:
+        if (cfg.concurrency or 0) <= 1 and _positive(ttft):
             prefill.append((int(summary["mean_prompt_tokens"]) or 1, ttft))
     return points, prefill
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def _fit_overheads(
+    gaps: list[tuple[float, float, int]], per_sequence: bool
+) -> tuple[float, float, float]:
+    """Non-negative least squares for ``measured - model = overhead + batch x per_sequence``
+    over ``gaps`` of (gap, measured, batch), in relative terms (weights 1 / measured^2).
+    Returns (overhead, per_sequence, squared relative error)."""
+
+    def error(o: float, q: float) -> float:
+        return sum(((g - o - b * q) / m) ** 2 for g, m, b in gaps)
+
+    w = [1 / m**2 for _, m, _ in gaps]
+    sw = sum(w)
+    only_o = max(0.0, sum(wi * g for wi, (g, _, _) in zip(w, gaps, strict=True)) / sw)
+    candidates = [(only_o, 0.0)]
+    if per_sequence:
+        sb = sum(wi * b for wi, (_, _, b) in zip(w, gaps, strict=True))
+        sbb = sum(wi * b * b for wi, (_, _, b) in zip(w, gaps, strict=True))
+        sg = sum(wi * g for wi, (g, _, _) in zip(w, gaps, strict=True))
+        sbg = sum(wi * b * g for wi, (g, _, b) in zip(w, gaps, strict=True))
+        det = sw * sbb - sb * sb
+        if det > 0:
+            o, q = (sg * sbb - sb * sbg) / det, (sw * sbg - sb * sg) / det
+            if o >= 0 and q >= 0:
+                candidates.append((o, q))
+        candidates.append((0.0, max(0.0, sbg / sbb)))
+    o, q = min(candidates, key=lambda c: error(*c))
+    return o, q, error(o, q)
 
 
 def calibrate(
     benches: list[tuple[BenchConfig, dict[str, Any]]], serving: ServingConfig
 ) -> tuple[Calibration, dict[str, float]]:
-    """Fit, to the benchmarks, the device's streaming bandwidth (``stream_bw_fraction``, from
-    the TPOT of runs at two or more batch sizes; kept at its prior with one), the framework's
-    fixed time per decode step (``decode_overhead_s`` >= 0, from every TPOT) and the device's
-    ``compute_efficiency`` (from the TTFT of uncontended runs). Every fraction stays in (0, 1]."""
+    """Fit, to the benchmarks, the framework's fixed time per decode step
+    (``decode_overhead_s`` >= 0) and, from two or more batch sizes, its time per decoded
+    sequence (``sequence_overhead_s`` >= 0: sampling, detokenizing, streaming), both from the
+    measured decode steps (:func:`_bench_points`); the device's ``compute_efficiency`` from the
+    TTFT of uncontended runs; and its streaming bandwidth (``stream_bw_fraction``), kept at its
+    prior unless the overheads cannot explain the decode steps (a server faster than the prior
+    allows, or a batch-size curve it cannot draw). Every fraction stays in (0, 1], the host
+    CPU's in (0, CPU_FRACTION_MAX]."""
     gpu = serving.require_gpu("calibrate")
     framework = serving.framework.id
     base = load_calibration()
@@ -146,37 +227,37 @@ def calibrate(
     points, prefill = _bench_points(benches, serving.max_num_seqs)
     if not points:
         raise InvalidInputError("no benchmark with a measured TPOT to calibrate from")
+    several = len({b for b, _, _ in points}) >= 2
 
-    def with_values(stream: float, overhead: float, compute: float) -> Calibration:
+    def with_values(
+        stream: float, compute: float, overhead: float = 0.0, per_seq: float = 0.0
+    ) -> Calibration:
         device = replace(kernels, stream_bw_fraction=stream, compute_efficiency=compute)
         devices = {**base.devices, gpu.id: device}
         sources = {**base.device_sources, gpu.id: "canserve calibrate (benchmarks of a server)"}
-        frameworks = {**base.frameworks, framework: replace(fw, decode_overhead_s=overhead)}
+        costs = replace(fw, decode_overhead_s=overhead, sequence_overhead_s=per_seq)
         return replace(
             base,
             devices=devices,
             device_sources=sources,
-            frameworks=frameworks,
+            frameworks={**base.frameworks, framework: costs},
             source="calibrated",
         )
 
-    def tpot(cal: Calibration, batch: int, context: int) -> float:
+    def step_s(cal: Calibration, batch: int, context: int) -> float:
         return estimate_perf(
             serving.with_changes(calibration=cal), batch=batch, context=context
         ).tpot_s
 
-    def fit_overhead(stream: float, compute: float) -> tuple[float, float]:
-        """Least-squares decode overhead (>= 0) for these fractions, and the squared error."""
-        cal = with_values(stream, 0.0, compute)
-        gaps = [(m - tpot(cal, b, c), m) for b, c, m in points]
-        # minimise the relative errors: weights 1 / measured^2
-        overhead = max(0.0, sum(g / m**2 for g, m in gaps) / sum(1 / m**2 for _, m in gaps))
-        return overhead, sum(((g - overhead) / m) ** 2 for g, m in gaps)
+    def fit_overheads(stream: float, compute: float) -> tuple[float, float, float]:
+        cal = with_values(stream, compute)
+        gaps = [(m - step_s(cal, b, c), m, b) for b, c, m in points]
+        return _fit_overheads(gaps, several)
 
-    def fit_compute(stream: float, overhead: float) -> float:
+    def fit_compute(stream: float, overhead: float, per_seq: float) -> float:
         if not prefill:
             return kernels.compute_efficiency
-        trial = with_values(stream, overhead, 1.0)
+        trial = with_values(stream, 1.0, overhead, per_seq)
         ratios = [
             estimate_perf(serving.with_changes(calibration=trial), prompt=p, output=1).ttft_s / t
             for p, t in prefill
@@ -187,22 +268,27 @@ def calibrate(
     prior = kernels.stream_bw_fraction
 
     def best_stream(compute: float) -> float:
-        """The fraction with the least TPOT error; among equal errors, the one nearest the
-        prior (one batch size fixes the bandwidth only when overheads >= 0 cannot fit)."""
+        """The fraction with the least error; among equal errors, the one nearest the prior."""
 
         def key(f: float) -> tuple[float, float]:
-            return round(fit_overhead(f, compute)[1], 9), abs(f - prior)
+            return round(fit_overheads(f, compute)[2], 9), abs(f - prior)
 
         coarse = min([*grid[::5], prior], key=key)  # steps of 0.05, then 0.01 near the best
         return min([prior, *(f for f in grid if abs(f - coarse) <= 0.05)], key=key)
 
     stream, compute = prior, kernels.compute_efficiency
-    for _ in range(2):  # TPOT at larger batch sees compute; TTFT sees the bandwidth
+    for _ in range(2):  # the decode steps see compute at larger batches; TTFT sees bandwidth
         stream = best_stream(compute)
-        overhead = fit_overhead(stream, compute)[0]
-        compute = fit_compute(stream, overhead)
-    values = dict(stream_bw_fraction=stream, decode_overhead_s=overhead, compute_efficiency=compute)
-    return with_values(stream, overhead, compute), values
+        overhead, per_seq, _ = fit_overheads(stream, compute)
+        compute = fit_compute(stream, overhead, per_seq)
+    overhead, per_seq, _ = fit_overheads(stream, compute)
+    values = dict(
+        stream_bw_fraction=stream,
+        decode_overhead_s=overhead,
+        sequence_overhead_s=per_seq,
+        compute_efficiency=compute,
+    )
+    return with_values(stream, compute, overhead, per_seq), values
 
 
 def write_calibration(
@@ -219,6 +305,7 @@ def write_calibration(
         "",
         f'[framework."{framework}"]',
         f"decode_overhead_s = {values['decode_overhead_s']:.6f}",
+        f"sequence_overhead_s = {values.get('sequence_overhead_s', 0.0):.6f}",
         "",
     ]
     Path(path).write_text("\n".join(lines))

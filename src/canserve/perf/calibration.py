@@ -77,6 +77,7 @@ class FrameworkCosts:
     layer_kernels: float  # small kernels per decoder layer (norms, adds, rotary, KV write, act)
     moe_kernels: float  # more small kernels per MoE layer (top-k, permute, combine)
     compute_fraction: float  # of the device's compute rate its kernels reach (eager: < 1)
+    sequence_overhead_s: float = 0.0  # per sequence a step decodes (sampling, detokenize, stream)
 
 
 @dataclass(frozen=True)

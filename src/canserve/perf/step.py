@@ -32,7 +32,8 @@ other for a micro-batch), each term a physical cost with its own calibrated cons
 * **Tensor parallel**: two all-reduces of ``tokens x hidden`` bf16 per layer, each
   ``latency + 2 (tp-1)/tp x bytes / (link/2 x link_bw_fraction)``; **pipeline parallel**: one
   activation hop per stage boundary.
-* **Engine**: a scheduler cost per step (and per decode step); eager frameworks are bounded
+* **Engine**: a scheduler cost per step (and per decode step, and per sequence it decodes:
+  sampling, detokenizing, streaming); eager frameworks are bounded
   below by CPU launches (``layers x per_layer_overhead_s``).
 """
 
@@ -432,7 +433,9 @@ def step_time(
         parts.compute /= fw.compute_fraction
     comm_s = _allreduce_s(tokens, spec, hw, cal) + (hw.pp - 1) * cal.interconnect.p2p_latency_s
     gpu_s = parts.total + comm_s
-    cpu_s = fw.step_overhead_s + (fw.decode_overhead_s if step.decode_seqs else 0.0)
+    cpu_s = fw.step_overhead_s
+    if step.decode_seqs:
+        cpu_s += fw.decode_overhead_s + step.decode_seqs * fw.sequence_overhead_s
     if fw.cuda_graphs:
         total = gpu_s + cpu_s
     else:

