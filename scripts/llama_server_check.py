@@ -234,12 +234,17 @@ def write_doc(text: str) -> None:
     DOC.write_text(doc)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """``llama_server_check.py [FOLDER]``: keep the runs, calibration and server log in FOLDER
+    (default: a temporary folder)."""
     sys.path.insert(0, str(ROOT))
     from tests.llama_server import llama_server, smollm2_gguf
 
-    with tempfile.TemporaryDirectory() as tmp, llama_server(Path(tmp), slots=SLOTS) as srv:
-        check = run_check(srv.url, smollm2_gguf(), Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(argv[0]) if argv else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        with llama_server(folder, slots=SLOTS) as srv:
+            check = run_check(srv.url, smollm2_gguf(), folder)
     when = time.strftime("%Y-%m-%d")
     machine = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end"
     write_doc(section(check, when, machine))
@@ -250,4 +255,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -292,3 +292,59 @@ def test_unreadable_run_files_through_the_cli(tmp_path, content, message):
         )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.startswith("error: ") and message in proc.stderr
+
+
+# --- bench --sweep -----------------------------------------------------------------------------
+
+
+def test_sweep_rates_rise_evenly_to_saturation():
+    from canserve.bench.sweep import sweep_rates
+
+    assert sweep_rates(2.0, 10.0, 5) == pytest.approx([2.0, 4.0, 6.0, 8.0, 10.0])
+    assert sweep_rates(9.0, 10.0, 4)[0] == pytest.approx(2.5)  # never above saturation / n
+    assert sweep_rates(1.0, 4.0, 1) == [4.0]
+
+
+def test_sweep_against_a_server_reports_its_slo_capacity(broken, tmp_path):
+    """The fake server streams 4 tokens 10 ms apart with no queue (a thread per request): every
+    rate meets a generous TTFT target, none meets an impossible one."""
+    url = broken("ok")
+    base = [
+        "--served-model",
+        "m",
+        "--prompt",
+        "4",
+        "--output",
+        "4",
+        "--requests",
+        "6",
+        "--sweep",
+        "--sweep-points",
+        "2",
+        "--concurrency",
+        "3",
+        "--json",
+    ]
+    easy = json.loads(
+        run_cli(
+            "bench", url, *base, "--slo", "ttft_p95=5s", "--save", str(tmp_path / "s.json")
+        ).stdout
+    )
+    kinds = [p["kind"] for p in easy["points"]]
+    assert kinds == ["synchronous", "throughput", "rate", "rate"]
+    assert easy["points"][1]["concurrency"] == 3
+    rates = [p["rate"] for p in easy["points"][2:]]
+    assert rates[-1] == pytest.approx(easy["saturation_throughput_requests_per_s"])
+    assert easy["slo_capacity_requests_per_s"] == pytest.approx(rates[-1])
+    assert easy["first_missing_rate_requests_per_s"] is None
+    assert len(easy["saved"]) == 4 and all(
+        load_bench(p)[1]["succeeded"] == 6 for p in easy["saved"]
+    )
+    hard = json.loads(run_cli("bench", url, *base, "--slo", "ttft_p95=0.1ms").stdout)
+    assert hard["slo_capacity_requests_per_s"] is None
+    assert hard["first_missing_rate_requests_per_s"] == pytest.approx(hard["points"][2]["rate"])
+
+
+def test_sweep_refuses_a_rate():
+    proc = run_cli("bench", "http://127.0.0.1:9", "--sweep", "--rate", "3")
+    assert proc.returncode == 2 and "drop --rate" in proc.stderr
