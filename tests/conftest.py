@@ -30,7 +30,7 @@ def golden() -> dict:
 
 
 def run_cli(
-    *args: str, env: dict | None = None, timeout: float = 600
+    *args: str, env: dict | None = None, timeout: float = 600, preexec_fn=None
 ) -> subprocess.CompletedProcess:
     """Run ``python -m canserve ARGS`` as a user would; wide terminal, captured output."""
     return subprocess.run(
@@ -39,4 +39,5 @@ def run_cli(
         text=True,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )

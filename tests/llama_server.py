@@ -9,13 +9,14 @@ failure that names the server's exit status (and signal) and the last lines of i
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,23 @@ LOG_LINES = 20
 # prompt 128, output 64): TPOT at concurrency 1 was 118 ms with --threads 2 and 22-31 ms with
 # --threads 1 (5.4 ms with 2 threads on a quiet machine, issue 12).
 SERVER_THREADS = 1
+# The server (and the load generator) run at raised CPU priority where allowed (root, as in CI),
+# so that other processes on the machine slow neither: the test measures llama-server, not its
+# neighbours. Linux shares the CPU fairly between sessions first (autogroups, when
+# /proc/sys/kernel/sched_autogroup_enabled is 1) and applies nice values only inside one, so
+# the child starts a session of its own and raises that session's priority too. Measured on
+# 2026-12-04 on this 2-core machine with other test suites running (load average 4-7): one
+# 3-prompt prefill step took 2.5-10.5 s at nice -10 in a shared session instead of 2.4 s.
+NICE = -10
+
+
+def raise_priority() -> None:
+    """In a child before exec: a session of its own, at ``NICE`` (where permitted)."""
+    with suppress(OSError):
+        os.setsid()
+        Path("/proc/self/autogroup").write_text(str(NICE))
+    with suppress(OSError):
+        os.nice(NICE)
 
 
 def smollm2_gguf() -> str:
@@ -104,6 +122,7 @@ def llama_server(
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
+            preexec_fn=raise_priority,
         )
     server = LlamaServer(proc, f"http://127.0.0.1:{port}", log, slots)
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from canserve import estimate_memory, load_model, serving_config
 from tests.conftest import run_cli
-from tests.llama_server import llama_server, smollm2_gguf
+from tests.llama_server import llama_server, raise_priority, smollm2_gguf
 
 _gguf = smollm2_gguf
 
@@ -62,6 +62,7 @@ def test_bench_compare_calibrate(server, tmp_path):
                 "--save",
                 str(path),
                 "--json",
+                preexec_fn=raise_priority,
             )
         )
         summary = json.loads(proc.stdout)
