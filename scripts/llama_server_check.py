@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:  # tests.llama_server starts the server
 SLOTS = 4
 PROMPT_TOKENS = 128
 OUTPUT_TOKENS = 32
-CALIBRATION_REQUESTS = {1: 10, SLOTS: 16}  # per concurrency
+CALIBRATION_REQUESTS = {1: 8, SLOTS: 12}  # per concurrency
 WARMUP_REQUESTS = 2
 LOAD_SHARES = (0.50, 0.85)  # of the predicted capacity
 OPEN_LOOP_REQUESTS = 30
@@ -54,7 +54,7 @@ TOLERANCES = {
 # its p50 TTFT and ITL may differ from the calibration's by at most this much (else the
 # comparison says so rather than blaming the model for a machine that changed under it).
 DRIFT_MAX = 0.15
-DRIFT_REQUESTS = 6
+DRIFT_REQUESTS = 4
 DOC = ROOT / "docs" / "simulate.md"
 SECTION = "## Checked against llama-server"
 
