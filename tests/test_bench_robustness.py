@@ -10,6 +10,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from canserve.bench.client import CUT_OFF, BenchConfig, run_bench
 from canserve.bench.summary import load_bench, save_bench, summarize
@@ -348,3 +350,99 @@ def test_sweep_against_a_server_reports_its_slo_capacity(broken, tmp_path):
 def test_sweep_refuses_a_rate():
     proc = run_cli("bench", "http://127.0.0.1:9", "--sweep", "--rate", "3")
     assert proc.returncode == 2 and "drop --rate" in proc.stderr
+
+
+# --- fuzz: any chunk, any run file ---------------------------------------------------------------
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_chunk = st.fixed_dictionaries(
+    {},
+    optional={
+        "choices": _json
+        | st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "text": _json,
+                    "delta": _json | st.fixed_dictionaries({}, optional={"content": _json}),
+                },
+            ),
+            max_size=2,
+        ),
+        "usage": _json
+        | st.fixed_dictionaries({}, optional={"completion_tokens": _json, "prompt_tokens": _json}),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunk=_chunk | _json, raw=st.text(max_size=30))
+def test_any_chunk_parses_or_is_a_bad_stream(chunk, raw):
+    from canserve.bench.client import _BadStream, parse_chunk
+
+    for text in (json.dumps(chunk), raw):
+        try:
+            parsed, (prompt, completion) = parse_chunk(text, 16)
+        except _BadStream:
+            continue
+        assert isinstance(parsed, str)
+        assert completion is None or 0 <= completion <= 16
+        assert prompt is None or prompt >= 0
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.lists(
+        st.sampled_from(
+            [
+                "config",
+                "records",
+                "summary",
+                0,
+                1,
+                "start_s",
+                "end_s",
+                "token_times_s",
+                "output_tokens",
+                "rate",
+                "url",
+                "slo",
+            ]
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    value=_json,
+)
+def test_any_mutated_run_file_loads_or_is_one_line(tmp_path, path, value):
+    from canserve.errors import InvalidInputError
+
+    run = _good_run(tmp_path)
+    doc = json.loads(run.read_text())
+    target = doc
+    for key in path[:-1]:
+        try:
+            target = target[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    try:
+        target[path[-1]] = value
+    except (IndexError, TypeError):
+        return
+    run.write_text(json.dumps(doc))
+    try:
+        _, summary, records = load_bench(run)
+    except InvalidInputError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert summary["requests"] == len(records)
+    json.dumps(summary, allow_nan=True)
