@@ -74,7 +74,9 @@ class Replica:
     batch_area: float = 0.0  # integral of the running batch over busy time
     kv_area: float = 0.0  # integral of KV tokens in use over busy time
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, batch, kv tokens)
-    itl: dict[int, int] = field(default_factory=dict)  # log-bucketed step time -> tokens emitted
+    itl: dict[int, int] = field(default_factory=dict)  # bucketed token gap -> tokens emitted
+    itl_from_s: float = 0.0  # token gaps are recorded from this time on (after a warm-up)
+    peak_kv_tokens: int = 0  # most KV tokens in use (running + reserved) at any step
 
     # ------------------------------------------------------------------ state
     @property
@@ -208,12 +210,16 @@ class Replica:
     def _itl(self, seconds: float, tokens: int) -> None:
         """Count ``tokens`` output tokens that came ``seconds`` after their predecessor, in
         10-microsecond buckets (ITL percentiles without keeping every step)."""
+        if self.clock < self.itl_from_s:
+            return
         key = int(seconds * ITL_BUCKETS_PER_S)
         itl = self.itl
         itl[key] = itl.get(key, 0) + tokens
 
     def _tick(self, seconds: float, batch: int) -> None:
         kv = self.kv_tokens + self.reserved
+        if kv > self.peak_kv_tokens:
+            self.peak_kv_tokens = kv
         self.clock += seconds
         self.busy_s += seconds
         self.batch_area += batch * seconds

@@ -64,6 +64,7 @@ class Request:
     first_token_s: float = -1.0
     finish_s: float = -1.0
     preemptions: int = 0
+    clipped: bool = False  # prompt or output cut to fit max_model_len
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,14 @@ def open_loop_requests(
         n = min(chunk, last - i)
         gaps = g.exponential(1 / rate, n) if cv == 1 else g.gamma(shape, 1 / (rate * shape), n)
         times = (t + np.cumsum(gaps)).tolist()
-        prompts = np.minimum(prompt_of(g, n), max_model_len - 1)
-        outputs = np.maximum(1, np.minimum(output_of(g, n), max_model_len - prompts))
-        for at, p, o in zip(times, prompts.tolist(), outputs.tolist(), strict=True):
+        drawn_prompts, drawn_outputs = prompt_of(g, n), output_of(g, n)
+        prompts = np.minimum(drawn_prompts, max_model_len - 1)
+        outputs = np.maximum(1, np.minimum(drawn_outputs, max_model_len - prompts))
+        cut = ((prompts != drawn_prompts) | (outputs != drawn_outputs)).tolist()
+        for at, p, o, c in zip(times, prompts.tolist(), outputs.tolist(), cut, strict=True):
             if at > until:
                 return
-            yield Request(i, at, p, o)
+            yield Request(i, at, p, o, clipped=c)
             i += 1
         t = times[-1]
 
