@@ -36,7 +36,8 @@ from canserve.queries import (
     SimulateQuery,
 )
 from canserve.serving import ServingConfig, serving_config
-from canserve.sim import SimResult, find_max_rate, simulate
+from canserve.sim import SimResult, simulate
+from canserve.sim.capacity import Capacity, slo_capacity
 from canserve.sim.metrics import parse_slos
 from canserve.sim.workload import Workload
 from canserve.validation import split_names
@@ -127,11 +128,16 @@ def run_perf(query: PerfQuery, spec: ModelSpec | None = None) -> list[PerfEstima
 class SimulateReport:
     result: SimResult
     max_rate_requests_per_s: float | None = None
+    capacity: Capacity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()
         if self.max_rate_requests_per_s is not None:
             data["max_rate_requests_per_s"] = self.max_rate_requests_per_s
+        if self.capacity is not None:
+            data["capacity"] = self.capacity.to_dict()
+            if self.capacity.max_users is not None:
+                data["max_users"] = self.capacity.max_users
         return data
 
 
@@ -140,7 +146,7 @@ def workload_of(query: SimulateQuery, *, rate: float | None = None) -> Workload:
         prompt=str(query.prompt),
         output=str(query.output),
         rate=rate if rate is not None else query.rate,
-        users=query.users,
+        users=query.users if rate is None else None,
         think_s=query.think_s,
         cv=query.cv,
         trace=query.trace,
@@ -151,21 +157,31 @@ def workload_of(query: SimulateQuery, *, rate: float | None = None) -> Workload:
 
 
 def run_simulate(query: SimulateQuery, spec: ModelSpec | None = None) -> SimulateReport:
-    """``canserve simulate``: a run, or (``find_max_rate``) the search for the highest rate."""
+    """``canserve simulate``: a run, or (``find_max_rate``) the steady-state capacity: the
+    highest rate, or with ``users`` the most users, meeting every SLO in a long run."""
     cfg = serving_from(query, resolve_model(query, spec))
     static = True if query.static else None
     if query.find_max_rate:
         assert query.slo is not None
-        rate, result = find_max_rate(
+        traffic = workload_of(query, rate=None if query.users is not None else 1.0)
+        cap = slo_capacity(
             cfg,
-            workload_of(query, rate=1.0),
+            traffic,
             query.slo,
             static_batching=static,
             load_balancer=query.lb,
+            max_sim_requests=query.max_sim_requests,
         )
-        return SimulateReport(result, rate)
+        assert cap.result is not None
+        return SimulateReport(cap.result, cap.max_rate_requests_per_s, cap)
     result = simulate(
-        cfg, workload_of(query), query.slo, static_batching=static, load_balancer=query.lb
+        cfg,
+        workload_of(query),
+        query.slo,
+        static_batching=static,
+        load_balancer=query.lb,
+        max_sim_requests=query.max_sim_requests,
+        warmup_s=query.warmup_s,
     )
     return SimulateReport(result)
 

@@ -31,6 +31,7 @@ from canserve.queries import (
     ServingOptions,
     SimulateQuery,
 )
+from canserve.sim.api import DEFAULT_MAX_SIM_REQUESTS
 from canserve.units import GB, TB
 
 __all__ = ["app", "main", "run"]
@@ -286,8 +287,22 @@ def simulate(
     static: Annotated[bool, typer.Option("--static", help="Static batching instead.")] = False,
     lb: Annotated[str, typer.Option(help="least-loaded or round-robin.")] = "least-loaded",
     find_max_rate: Annotated[
-        bool, typer.Option("--find-max-rate", help="Search the highest rate meeting --slo.")
+        bool,
+        typer.Option(
+            "--find-max-rate",
+            help="Steady-state capacity: the highest rate (with --users: the most users) at "
+            "which a long run meets every --slo. --requests/--duration-s fix each probe's "
+            "length (default: until the percentiles converge).",
+        ),
     ] = False,
+    warmup_s: Annotated[
+        float,
+        typer.Option(help="Leave requests arriving in the first S seconds out of the statistics."),
+    ] = 0.0,
+    max_sim_requests: Annotated[
+        int,
+        typer.Option(help="Most requests to simulate (a bound on work; raise it for long runs)."),
+    ] = DEFAULT_MAX_SIM_REQUESTS,
     calibration: o.Calibration = None,
     plot_cdf: Annotated[Path | None, typer.Option(help="Latency CDF plot (PNG/SVG).")] = None,
     plot_timeline: Annotated[
@@ -327,6 +342,8 @@ def simulate(
         static=static,
         lb=lb,
         find_max_rate=find_max_rate,
+        warmup_s=warmup_s,
+        max_sim_requests=max_sim_requests,
     )
     report = services.run_simulate(query, _spec(model, config, hub, gguf))
     if plot_cdf is not None or plot_timeline is not None:

@@ -218,7 +218,7 @@ def _judge(load: float, run: _Run, slos: list[SLO], warmup_s: float | None) -> _
     values = [_stats(run, part, slos) for part in parts]
     met, spread, missed = True, 0.0, None
     if run.setup is not None and not _closed(done) and queue_growth(done)[0]:
-        met, missed = False, "stability (the queue keeps growing)"
+        met, missed = False, "queue growth"
     for i, s in enumerate(slos):
         whole, first, second = (v[i] for v in values)
         # the whole run's statistic plus its standard error (two halves: |a - b| / 2), and the
@@ -333,7 +333,7 @@ def _confirm(search: _Search, best: _Probe, tol: float) -> _Probe:
         if check.met:
             return check if not search.fixed_length else best
         search.missed_above(check)
-        step = 2 * tol if check.missed and check.missed.startswith("stability") else tol
+        step = 2 * tol if check.missed == "queue growth" else tol
         lower = _step_down(best.load, step, users=users)
         if lower is None:
             break
