@@ -31,6 +31,7 @@ from canserve.sim.workload import Request
 __all__ = ["ITL_BUCKETS_PER_S", "Replica", "ReplicaConfig"]
 
 ITL_BUCKETS_PER_S = 100_000  # inter-token latency histogram: 10-microsecond buckets
+_ITL_RUNS = 16  # a long decode jump's token gaps are recorded in this many runs of steps
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class Replica:
         return []
 
     def _admit_possible(self) -> bool:
-        """Whether the first waiting request can start: a free sequence slot and KV blocks for
-        its whole prompt."""
+        """Whether the first waiting request can start: a free sequence slot, and KV blocks for
+        its whole prompt besides the running sequences' next tokens."""
         if not self.waiting:
             return False
         c = self.config
@@ -116,10 +117,32 @@ class Replica:
             return False
         req = self.waiting[0]
         free = c.kv_capacity_tokens - self.kv_tokens - self.reserved - (seqs + 1) * c.block_size
-        return req.prompt + req.resumed <= free
+        return req.prompt + req.resumed <= free - len(self.running)
+
+    def _make_room(self) -> None:
+        """Preempt until the next step's decode tokens fit in the KV blocks: the newest
+        prefilling request first (its reservation returns), then the newest running one."""
+        c = self.config
+        while self.running:
+            batch = len(self.running)
+            seqs = batch + len(self.prefill)
+            room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - seqs * c.block_size
+            if room >= batch:
+                return
+            if self.prefill:
+                p = self.prefill.pop()
+                self.reserved -= p.target
+                p.req.preemptions += 1
+                self.preemptions += 1
+                self.waiting.appendleft(p.req)
+            elif batch > 1:
+                self._preempt()
+            else:
+                return
 
     def _mixed_step(self) -> list[Request]:
         c = self.config
+        self._make_room()
         batch = len(self.running)
         budget = c.max_num_batched_tokens - batch
         prefill = self.prefill
@@ -128,8 +151,9 @@ class Replica:
         for p in prefill:
             pending += p.target - p.done
         # admit waiting requests while the step has token budget, a sequence slot and KV blocks
+        # (besides one for each running sequence's next token)
         seqs = batch + len(prefill)
-        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved
+        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch
         block, max_seqs, clock = c.block_size, c.max_num_seqs, self.clock
         while pending < budget and waiting and seqs < max_seqs:
             req = waiting[0]
@@ -144,7 +168,7 @@ class Replica:
             pending += target
             if req.scheduled_s < 0:
                 req.scheduled_s = clock
-        chunk_total = offset = 0
+        chunks: list[tuple[int, int]] = []
         done_now: list[_Prefill] = []
         for p in prefill:
             if budget <= 0:
@@ -152,14 +176,12 @@ class Replica:
             take = p.target - p.done
             if take > budget:
                 take = budget
-            if p.done > offset:
-                offset = p.done
+            chunks.append((p.done, take))
             p.done += take
             budget -= take
-            chunk_total += take
             if p.done == p.target:
                 done_now.append(p)
-        step_s = self.cost.mixed(batch, self.kv_tokens, chunk_total, offset)
+        step_s = self.cost.mixed(batch, self.kv_tokens, chunks)
         self._tick(step_s, batch)
         finished: list[Request] = []
         if batch:
@@ -175,12 +197,15 @@ class Replica:
                 self.prefill = [p for p in prefill if p.done < p.target]
             for p in done_now:
                 self._start_decoding(p, finished)
+        self._note_kv()
         return finished
 
     def _start_decoding(self, p: _Prefill, finished: list[Request]) -> None:
         req, target = p.req, p.target
         self.reserved -= target
         generated = req.resumed + 1
+        if req.resumed:  # the stall since its preemption is one token's gap
+            self._itl(self.clock - req.preempted_s, 1)
         req.resumed = 0
         if req.first_token_s < 0:
             req.first_token_s = self.clock
@@ -216,10 +241,27 @@ class Replica:
         itl = self.itl
         itl[key] = itl.get(key, 0) + tokens
 
-    def _tick(self, seconds: float, batch: int) -> None:
+    def _note_kv(self) -> None:
         kv = self.kv_tokens + self.reserved
         if kv > self.peak_kv_tokens:
             self.peak_kv_tokens = kv
+
+    def _itl_steps(self, first: float, growth: float, k: int, batch: int) -> None:
+        """Token gaps of ``k`` decode steps of ``batch`` sequences, step ``i`` lasting
+        ``first + i * growth``: in runs of consecutive steps, each at its own mean step time,
+        as many runs (up to 16, or one per step) as the steps' spread ``growth x k`` spans
+        histogram buckets (every step within ``growth x k / 32`` of its run's mean, or within
+        one bucket)."""
+        runs = min(k, _ITL_RUNS, 1 + int(growth * k * ITL_BUCKETS_PER_S))
+        start = 0
+        for j in range(1, runs + 1):
+            end = j * k // runs
+            if end > start:
+                self._itl(first + growth * (start + end - 1) / 2, batch * (end - start))
+            start = end
+
+    def _tick(self, seconds: float, batch: int) -> None:
+        kv = self.kv_tokens + self.reserved
         self.clock += seconds
         self.busy_s += seconds
         self.batch_area += batch * seconds
@@ -233,6 +275,7 @@ class Replica:
         steps = self.decodes - run.start
         self.kv_tokens -= run.kv0 + steps
         run.req.resumed = run.generated0 + steps
+        run.req.preempted_s = self.clock
         run.req.preemptions += 1
         self.preemptions += 1
         self.waiting.appendleft(run.req)
@@ -267,9 +310,10 @@ class Replica:
                     k = until
             elapsed = k * first + growth * k * (k - 1) / 2
             self._tick(elapsed, batch)
-            self._itl(elapsed / k, batch * k)
+            self._itl_steps(first, growth, k, batch)
             self.decodes = decodes + k
             self.kv_tokens += batch * k
+            self._note_kv()
             if heap and heap[0][0] <= self.decodes:
                 finished += self._pop_finished()
                 if not through_completions:
@@ -291,7 +335,7 @@ class Replica:
     # ------------------------------------------------------------------ static batching
     def _static_batch(self) -> list[Request]:
         c = self.config
-        batch = [self.waiting.popleft() for _ in range(min(c.max_num_seqs, len(self.waiting)))]
+        batch = self._take_static_batch()
         if not batch:
             return []
         n = len(batch)
@@ -299,7 +343,9 @@ class Replica:
         longest_output = max(r.output for r in batch)
         for r in batch:
             r.scheduled_s = self.clock
-        prefill_s = self.cost.mixed(0, 0, n * longest_prompt, 0)
+        prefill_s = self.cost.static_prefill(n, longest_prompt)
+        self.reserved = n * (longest_prompt + longest_output)  # padded sequences, reserved whole
+        self._note_kv()
         self._tick(prefill_s, 0)
         for r in batch:
             r.first_token_s = self.clock
@@ -308,9 +354,27 @@ class Replica:
             base, slope = self.cost.decode(n)
             kv = n * longest_prompt
             first = base + slope * kv
-            elapsed = steps * first + slope * n * steps * (steps - 1) / 2
+            growth = slope * n
+            elapsed = steps * first + growth * steps * (steps - 1) / 2
             self._tick(elapsed, n)
-            self._itl(elapsed / steps, n * steps)
+            self._itl_steps(first, growth, steps, n)
+        self.reserved = 0
         for r in batch:
             r.finish_s = self.clock
+        del c
+        return batch
+
+    def _take_static_batch(self) -> list[Request]:
+        """Up to ``max_num_seqs`` waiting requests, in arrival order, while the batch padded to
+        its longest prompt and output fits in the KV cache (at least one request)."""
+        c = self.config
+        batch: list[Request] = []
+        longest_prompt = longest_output = 0
+        while self.waiting and len(batch) < c.max_num_seqs:
+            req = self.waiting[0]
+            p, o = max(longest_prompt, req.prompt), max(longest_output, req.output)
+            if batch and (len(batch) + 1) * (p + o) > c.kv_capacity_tokens:
+                break
+            batch.append(self.waiting.popleft())
+            longest_prompt, longest_output = p, o
         return batch

@@ -65,6 +65,7 @@ class Request:
     finish_s: float = -1.0
     preemptions: int = 0
     clipped: bool = False  # prompt or output cut to fit max_model_len
+    preempted_s: float = -1.0  # when it was last preempted (its last token came then)
 
 
 @dataclass(frozen=True)
