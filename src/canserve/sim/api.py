@@ -138,15 +138,24 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
             f"{spec.model_id} leaves no room for a KV cache on {device.id} x{cfg.tp}: "
             f"{budget / 1e9:.1f} GB after weights and overheads"
         )
-    if capacity < model_len:
-        notes.append(f"max_model_len capped at the KV capacity of {capacity:,} tokens")
-        model_len = capacity
+    block = fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1
+    if capacity - block < model_len:  # one sequence alone must fit, with its block of slack
+        if capacity - block < 2:
+            raise InvalidInputError(
+                f"{spec.model_id} on {device.id} x{cfg.tp} has room for {capacity:,} KV tokens: "
+                "too few to serve any request"
+            )
+        notes.append(
+            f"max_model_len capped at {capacity - block:,} tokens: the KV capacity of "
+            f"{capacity:,} tokens less one block"
+        )
+        model_len = capacity - block
     continuous = cal.framework(fw.id).continuous_batching if static is None else not static
     config = ReplicaConfig(
         max_num_seqs=seqs,
         max_num_batched_tokens=max(chunk, 1),
         kv_capacity_tokens=capacity,
-        block_size=fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1,
+        block_size=block,
         static_batching=not continuous,
     )
     cost = StepCost(

@@ -25,6 +25,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from canserve.errors import InvalidInputError
 from canserve.sim.cost import StepCost
 from canserve.sim.workload import Request
 
@@ -104,6 +105,12 @@ class Replica:
             return self._mixed_step()
         if self.running:
             return self._decode_jump(horizon, through_completions)
+        if self.waiting:  # idle, yet the first request cannot start: it never will
+            req = self.waiting[0]
+            raise InvalidInputError(
+                f"a request of {req.prompt + req.resumed:,} tokens cannot fit in the KV cache "
+                f"of {self.config.kv_capacity_tokens:,} tokens"
+            )
         return []
 
     def _admit_possible(self) -> bool:
@@ -334,7 +341,6 @@ class Replica:
 
     # ------------------------------------------------------------------ static batching
     def _static_batch(self) -> list[Request]:
-        c = self.config
         batch = self._take_static_batch()
         if not batch:
             return []
@@ -357,12 +363,23 @@ class Replica:
             growth = slope * n
             elapsed = steps * first + growth * steps * (steps - 1) / 2
             self._tick(elapsed, n)
-            self._itl_steps(first, growth, steps, n)
+            self._static_itl(batch, first, growth)
         self.reserved = 0
         for r in batch:
             r.finish_s = self.clock
-        del c
         return batch
+
+    def _static_itl(self, batch: list[Request], first: float, growth: float) -> None:
+        """Token gaps of a static batch: step ``i`` emits a token for each request whose output
+        is not done yet (the rest of the batch decodes padding)."""
+        done = 0
+        generating = len(batch)
+        for output in sorted(r.output for r in batch):
+            if output - 1 > done:
+                k = output - 1 - done
+                self._itl_steps(first + growth * done, growth, k, generating)
+                done += k
+            generating -= 1
 
     def _take_static_batch(self) -> list[Request]:
         """Up to ``max_num_seqs`` waiting requests, in arrival order, while the batch padded to
