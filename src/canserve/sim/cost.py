@@ -1,8 +1,12 @@
 """Step times for the simulator, from the performance model, cached for speed.
 
-A decode step of ``B`` sequences holding ``S`` KV tokens in total takes
-``base(B) + per_token(B) * S`` (linear in ``S``: the KV streaming term), with ``base`` and
-``per_token`` taken from :func:`canserve.perf.step.step_time` once per batch size.
+A decode step of ``B`` sequences at contexts ``c_i`` takes
+``base(B) + s(B) * sum(c_i) + sum over windows w of s_w(B) * sum(min(c_i, w))``: the KV
+streaming term of the whole-context layers over the actual total context, and that of each
+sliding-window group over the contexts its window keeps. The slopes come from
+:func:`canserve.perf.step.step_time` (which iterates the KV layout groups) once per batch size:
+its time at equal contexts is piecewise linear with kinks at the windows, and the slope between
+two kinks is ``s`` plus the ``s_w`` of the windows not yet full.
 
 A step that also prefills chunks (sequence ``i``: ``t_i`` tokens after ``o_i`` already
 prefilled) is priced per sequence: the performance model's time for the GEMMs and small kernels
@@ -16,11 +20,13 @@ prefill of ``n`` prompts padded to ``L`` tokens is ``n`` sequences of ``L``, not
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from canserve.arch.spec import ModelSpec
 from canserve.catalog.quant import QuantFormat
+from canserve.kv import kv_layout
 from canserve.perf.calibration import Calibration
 from canserve.perf.step import (
     Hardware,
@@ -34,6 +40,11 @@ from canserve.perf.step import (
 __all__ = ["StepCost"]
 
 _CHUNK_BUCKET = 16  # tokens; a step's prefill tokens are costed at the next multiple
+# Batches up to this size price decode at their own mean context: with few sequences a split-KV
+# kernel (FlashDecoding) has fewer work items than SMs and its time is not linear in the
+# context (perf/step.py, _kv_splits: no splits once the work items fill 80% of the SMs, e.g.
+# 16 sequences x 8 KV heads on 132 SMs).
+SMALL_BATCH = 16
 
 
 @dataclass
@@ -47,13 +58,15 @@ class StepCost:
     framework: str
     cal: Calibration
     reference_context: int  # context at which the per-token KV slope is measured
-    _decode: dict[int, tuple[float, float]] = field(default_factory=dict)
+    _decode: dict[int, tuple[float, float, tuple[float, ...]]] = field(default_factory=dict)
     _gemms: dict[int, float] = field(default_factory=dict)
     _static: dict[tuple[int, int], float] = field(default_factory=dict)
     _pair_s: tuple[tuple[int | None, float], ...] = ()
 
     def __post_init__(self) -> None:
         self._pair_s = prefill_pair_seconds(self.spec, self.hw, self.cal, self.framework)
+        layout = kv_layout(self.spec, self.hw.tp)
+        self.windows: tuple[int, ...] = tuple(sorted({w for w, _, _ in layout.groups if w}))
         # every layer global: one coefficient, pairs t * o + t (t + 1) / 2 (the fast path)
         self._global_s = self._pair_s[0][1] if [w for w, _ in self._pair_s] == [None] else None
         fw = self.cal.framework(self.framework)
@@ -76,15 +89,41 @@ class StepCost:
     def _time(self, step: Step) -> float:
         return self._step(step).total_s
 
-    def decode(self, batch: int) -> tuple[float, float]:
-        """(base_s, per_kv_token_s) of a decode step of ``batch`` sequences."""
-        known = self._decode.get(batch)
+    def decode(
+        self, batch: int, mean_context: int = 0
+    ) -> tuple[float, float, tuple[float, ...]]:
+        """(base_s, s, (s_w per window of :attr:`windows`)) of a decode step of ``batch``
+        sequences: seconds per KV token of the whole-context layers and of each window group.
+        Up to :data:`SMALL_BATCH` sequences the slopes are taken at the batch's own
+        ``mean_context`` (in quarter-octave buckets): there a split-KV decode kernel's time is
+        not linear in the context (it splits a short context less finely)."""
+        if batch > SMALL_BATCH or mean_context <= 0:
+            key, top = batch, self.reference_context
+        else:
+            bucket = round(4 * math.log2(max(mean_context, 2)))
+            key, top = -(batch * 1024 + bucket), round(2 ** (bucket / 4))
+        known = self._decode.get(key)
         if known is None:
-            ctx = self.reference_context
-            base = self._time(Step(decode_seqs=batch, context=1))
-            full = self._time(Step(decode_seqs=batch, context=ctx))
-            known = self._decode[batch] = (base, max(0.0, (full - base) / (batch * ctx)))
+            known = self._decode[key] = self._decode_terms(batch, top)
         return known
+
+    def _decode_terms(self, batch: int, top: int) -> tuple[float, float, tuple[float, ...]]:
+        def at(context: int) -> float:
+            return self._time(Step(decode_seqs=batch, context=context))
+
+        base = at(1)
+        last = self.windows[-1] if self.windows else 1
+        top = max(top, 2 * last, 2)
+        points = [1, *self.windows, top]
+        times = [base, *(at(w) for w in self.windows), at(top)]
+        segments = [
+            max(0.0, (t1 - t0) / (batch * (c1 - c0)))
+            for c0, c1, t0, t1 in zip(points, points[1:], times, times[1:], strict=False)
+        ]
+        windowed = tuple(
+            max(0.0, segments[j] - segments[j + 1]) for j in range(len(self.windows))
+        )
+        return base, segments[-1], windowed
 
     def attention_s(self, offset: int, tokens: int) -> float:
         """Prefill attention of one chunk of ``tokens`` after ``offset`` tokens of its prompt."""
@@ -99,9 +138,10 @@ class StepCost:
             seconds = self._gemms[tokens] = gpu - self.attention_s(0, tokens)
         return seconds
 
-    def mixed(self, batch: int, kv_tokens: int, chunks: Sequence[tuple[int, int]]) -> float:
-        """A step with ``batch`` decodes over ``kv_tokens`` cached tokens and prefill
-        ``chunks`` of (offset, tokens), one per sequence."""
+    def mixed(self, batch: int, kv_s: float, chunks: Sequence[tuple[int, int]]) -> float:
+        """A step with ``batch`` decodes whose KV term is ``kv_s`` seconds (the slopes of
+        :meth:`decode` times the contexts) and prefill ``chunks`` of (offset, tokens), one per
+        sequence."""
         prefill = 0
         attention = 0.0
         per_pair = self._global_s
@@ -116,9 +156,7 @@ class StepCost:
                 prefill += tokens
                 attention += self.attention_s(offset, tokens)
         key = batch - (-prefill // _CHUNK_BUCKET) * _CHUNK_BUCKET
-        gpu = self._gemms_gpu_s(key) + attention
-        if batch:
-            gpu += self.decode(batch)[1] * kv_tokens
+        gpu = self._gemms_gpu_s(key) + attention + kv_s
         if not self._graphs and gpu < self._floor_s:
             gpu = self._floor_s
         return gpu + (self._cpu_decode_s if batch else self._cpu_s)

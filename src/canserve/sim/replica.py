@@ -7,7 +7,8 @@ Continuous batching (vLLM V1's policy, simplified):
   arrival order while fewer than ``max_num_seqs`` run and their prompt fits in free KV blocks;
 * decode-only stretches are jumped over in one event: between two events the batch is fixed, so
   ``k`` steps take ``k (base + slope S) + slope B k (k - 1) / 2`` seconds while the KV tokens
-  ``S`` grow by ``B`` a step;
+  ``S`` grow by ``B`` a step (each sliding-window group adds its own term over the contexts its
+  window keeps, and an event ends when a sequence reaches a window);
 * when the next step's tokens do not fit in the KV blocks, the newest running request is
   preempted and recomputed later (its prompt and generated tokens are prefilled again).
 
@@ -59,6 +60,18 @@ class _Prefill:
     target: int  # prompt tokens to prefill (prompt + generated tokens after a preemption)
 
 
+@dataclass(slots=True)
+class _Window:
+    """The running sequences' contexts as a sliding-window layer group sees them:
+    ``tokens = sum(min(c_i, window))``, ``below`` sequences still short of the window (each
+    step adds one token for each), and when each of them reaches it."""
+
+    window: int
+    tokens: int = 0
+    below: int = 0
+    reach: list[tuple[int, int, int]] = field(default_factory=list)  # (decode count, id, start)
+
+
 @dataclass
 class Replica:
     config: ReplicaConfig
@@ -79,6 +92,10 @@ class Replica:
     itl: dict[int, int] = field(default_factory=dict)  # bucketed token gap -> tokens emitted
     itl_from_s: float = 0.0  # token gaps are recorded from this time on (after a warm-up)
     peak_kv_tokens: int = 0  # most KV tokens in use (running + reserved) at any step
+    windows: list[_Window] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.windows = [_Window(w) for w in self.cost.windows]
 
     # ------------------------------------------------------------------ state
     @property
@@ -188,12 +205,15 @@ class Replica:
             budget -= take
             if p.done == p.target:
                 done_now.append(p)
-        step_s = self.cost.mixed(batch, self.kv_tokens, chunks)
+        kv_s = self._decode_terms(batch)[1] if batch else 0.0
+        step_s = self.cost.mixed(batch, kv_s, chunks)
         self._tick(step_s, batch)
         finished: list[Request] = []
         if batch:
             self.decodes += 1
             self.kv_tokens += batch
+            if self.windows:
+                self._windows_step(1)
             self._itl(step_s, batch)
             if self.finish_heap[0][0] <= self.decodes:
                 finished = self._pop_finished()
@@ -224,6 +244,8 @@ class Replica:
         self.running[req.id] = _Running(req, decodes, target + 1, generated)
         self.kv_tokens += target + 1
         heapq.heappush(self.finish_heap, (decodes + req.output - generated, req.id, decodes))
+        if self.windows:
+            self._windows_start(req.id, decodes, target + 1)
 
     def _pop_finished(self) -> list[Request]:
         finished = []
@@ -235,6 +257,8 @@ class Replica:
                 continue  # preempted since: a stale entry
             del self.running[rid]
             self.kv_tokens -= run.kv0 + (self.decodes - run.start)
+            if self.windows:
+                self._windows_stop(run)
             run.req.finish_s = self.clock
             finished.append(run.req)
         return finished
@@ -247,6 +271,66 @@ class Replica:
         key = int(seconds * ITL_BUCKETS_PER_S)
         itl = self.itl
         itl[key] = itl.get(key, 0) + tokens
+
+    def _decode_terms(self, batch: int) -> tuple[float, float, float]:
+        """(base, first-step KV seconds, growth per step) of decode steps of the running
+        batch: the whole-context slope over all KV tokens, each window's over what it keeps."""
+        base, slope, windowed = self.cost.decode(batch, self.kv_tokens // batch)
+        kv = slope * self.kv_tokens
+        growth = slope * batch
+        if not windowed:
+            return base, kv, growth
+        for win, s_w in zip(self.windows, windowed, strict=True):
+            kv += s_w * win.tokens
+            growth += s_w * win.below
+        return base, kv, growth
+
+    def _windows_start(self, rid: int, start: int, context: int) -> None:
+        for win in self.windows:
+            if context < win.window:
+                win.tokens += context
+                win.below += 1
+                heapq.heappush(win.reach, (start + win.window - context, rid, start))
+            else:
+                win.tokens += win.window
+
+    def _windows_stop(self, run: _Running) -> None:
+        context = run.kv0 + self.decodes - run.start
+        for win in self.windows:
+            if context < win.window:
+                win.tokens -= context
+                win.below -= 1
+            else:
+                win.tokens -= win.window
+
+    def _windows_step(self, steps: int) -> None:
+        """``steps`` decode steps: the sequences short of each window grow; those that reach
+        it stop growing there."""
+        decodes = self.decodes
+        running = self.running
+        for win in self.windows:
+            win.tokens += win.below * steps
+            reach = win.reach
+            while reach and reach[0][0] <= decodes:
+                _, rid, start = heapq.heappop(reach)
+                run = running.get(rid)
+                if run is not None and run.start == start:
+                    win.below -= 1
+
+    def _steps_to_window(self) -> int:
+        """Decode steps until the next running sequence reaches a window (large: none)."""
+        nearest = 1 << 62
+        running = self.running
+        for win in self.windows:
+            reach = win.reach
+            while reach:
+                at, rid, start = reach[0]
+                run = running.get(rid)
+                if run is not None and run.start == start:
+                    nearest = min(nearest, at - self.decodes)
+                    break
+                heapq.heappop(reach)  # finished or preempted since
+        return nearest
 
     def _note_kv(self) -> None:
         kv = self.kv_tokens + self.reserved
@@ -279,6 +363,8 @@ class Replica:
     def _preempt(self) -> None:
         """Recompute preemption of the newest running request (vLLM's default policy)."""
         _, run = self.running.popitem()
+        if self.windows:
+            self._windows_stop(run)
         steps = self.decodes - run.start
         self.kv_tokens -= run.kv0 + steps
         run.req.resumed = run.generated0 + steps
@@ -302,15 +388,16 @@ class Replica:
                 if room >= batch or batch == 1:
                     break
                 self._preempt()
-            base, slope = self.cost.decode(batch)
+            base, kv_s, growth = self._decode_terms(batch)
             decodes = self.decodes
             k = heap[0][0] - decodes if heap else 1
             if room // batch < k:
                 k = room // batch
+            if self.windows:  # the step costs change slope when a sequence reaches a window
+                k = min(k, self._steps_to_window())
             if k < 1:
                 k = 1
-            first = base + slope * self.kv_tokens
-            growth = slope * batch
+            first = base + kv_s
             if horizon < math.inf:  # stop at the step during which the next arrival comes
                 until = self._steps_until(horizon - self.clock, first, growth)
                 if until < k:
@@ -320,6 +407,8 @@ class Replica:
             self._itl_steps(first, growth, k, batch)
             self.decodes = decodes + k
             self.kv_tokens += batch * k
+            if self.windows:
+                self._windows_step(k)
             self._note_kv()
             if heap and heap[0][0] <= self.decodes:
                 finished += self._pop_finished()
@@ -357,10 +446,14 @@ class Replica:
             r.first_token_s = self.clock
         steps = longest_output - 1
         if steps:
-            base, slope = self.cost.decode(n)
-            kv = n * longest_prompt
-            first = base + slope * kv
+            base, slope, windowed = self.cost.decode(n)
+            # every sequence of the batch is padded to the longest prompt; over the decode the
+            # window groups are priced at that context (capped by their window)
+            first = base + slope * n * longest_prompt
             growth = slope * n
+            for w, s_w in zip(self.cost.windows, windowed, strict=True):
+                first += s_w * n * min(longest_prompt, w)
+                growth += s_w * n if longest_prompt + steps // 2 < w else 0.0
             elapsed = steps * first + growth * steps * (steps - 1) / 2
             self._tick(elapsed, n)
             self._static_itl(batch, first, growth)
