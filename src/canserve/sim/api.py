@@ -105,6 +105,8 @@ class _Setup:
     max_model_len: int
     framework: str
     notes: tuple[str, ...]
+    max_num_seqs: int = 0  # the replica's (all micro-batches)
+    pp: int = 1  # pipeline stages = micro-batch schedulers per replica
 
 
 def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Setup:
@@ -131,7 +133,9 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
     bits = cfg.kv_bits
     per_token = layout.elements_per_token_at(0) * bits / 8
     state = layout.state_elements * 2
-    capacity = int((budget - seqs * state) / per_token) if per_token else 10**12
+    pp = cfg.pp
+    # pipeline stages hold 1/pp of the layers each: a stage GPU's budget holds pp x the tokens
+    capacity = int((budget * pp - seqs * state) / per_token) if per_token else 10**12
     notes = []
     if capacity < 1:
         raise InvalidInputError(
@@ -151,17 +155,31 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
         )
         model_len = capacity - block
     continuous = cal.framework(fw.id).continuous_batching if static is None else not static
+    # pipeline parallel: pp micro-batches in flight, each its own scheduler (vLLM's virtual
+    # engines) with 1/pp of the sequences and of the KV blocks; a step of one micro-batch
+    # crosses every stage (the performance model's time with pp stages and their hops)
     config = ReplicaConfig(
-        max_num_seqs=seqs,
+        max_num_seqs=-(-seqs // pp),
         max_num_batched_tokens=max(chunk, 1),
-        kv_capacity_tokens=capacity,
+        kv_capacity_tokens=capacity // pp,
         block_size=block,
         static_batching=not continuous,
     )
+    if pp > 1 and config.kv_capacity_tokens - block < model_len:
+        model_len = config.kv_capacity_tokens - block
+        notes.append(
+            f"max_model_len capped at {model_len:,} tokens: one micro-batch's share of the KV "
+            "capacity less one block"
+        )
+    if model_len < 2:
+        raise InvalidInputError(
+            f"{spec.model_id} on {device.id} x{cfg.tp} x pp {pp} has too little KV room to "
+            "serve any request"
+        )
     cost = StepCost(
-        spec, cfg.quant, Hardware(device, cfg.tp, 1), bits, fw.id, cal, max(1, typical_context)
+        spec, cfg.quant, Hardware(device, cfg.tp, pp), bits, fw.id, cal, max(1, typical_context)
     )
-    return _Setup(spec, device, config, cost, model_len, fw.id, tuple(notes))
+    return _Setup(spec, device, config, cost, model_len, fw.id, tuple(notes), seqs, pp)
 
 
 def _clip(req: Request, max_model_len: int) -> Request:
@@ -249,8 +267,6 @@ def _execute(
     """Run ``workload`` on the deployment; the finished requests and the replicas' state."""
     if load_balancer not in LOAD_BALANCERS:
         raise InvalidInputError(f"load balancer must be one of {', '.join(LOAD_BALANCERS)}")
-    if config.pp > 1:
-        raise InvalidInputError("the simulator runs tensor-parallel replicas only (pp 1)")
     requests, duration_s = workload.requests, workload.duration_s
     if requests is None and duration_s is None:
         requests = 1000
@@ -394,7 +410,8 @@ def saturation_throughput(
     span = max(ends[hi] - ends[lo], 1e-12)
     by_finish = sorted(done, key=lambda r: r.finish_s)[lo:hi]
     tokens = sum(r.output for r in by_finish)
-    return (hi - lo) / span * config.replicas, tokens / span * config.replicas
+    engines = config.replicas * setup.pp
+    return (hi - lo) / span * engines, tokens / span * engines
 
 
 def _burst_lengths(workload: Workload, setup: _Setup, n: int) -> list[Request]:
@@ -494,7 +511,7 @@ def _result(run_: _Run, slos: list[SLO], warmup_s: float = 0.0) -> SimResult:
         model=setup.spec.model_id,
         gpu=setup.device.id,
         tensor_parallel_size=setup.cost.hw.tp,
-        replicas=len(fleet),
+        replicas=len(fleet) // setup.pp,
         framework=setup.framework,
         scheduler="static" if setup.config.static_batching else "continuous",
         requests=len(done),
@@ -508,11 +525,12 @@ def _result(run_: _Run, slos: list[SLO], warmup_s: float = 0.0) -> SimResult:
         throughput_output_tokens_per_s=sum(r.output for r in done) / span,
         goodput=goodput,
         preemptions=sum(r.preemptions for r in fleet),
-        max_num_seqs=setup.config.max_num_seqs,
+        max_num_seqs=setup.max_num_seqs,
         max_num_batched_tokens=setup.config.max_num_batched_tokens,
-        kv_capacity_tokens=cap,
+        kv_capacity_tokens=cap * setup.pp,
         mean_batch=mean_batch,
         mean_kv_utilization=mean_kv,
+        # a micro-batch's step keeps each stage busy 1/pp of its time
         gpu_utilization=sum(r.busy_s for r in fleet) / (span * len(fleet)),
         slo=slo_rows,
         timeline=timeline,
