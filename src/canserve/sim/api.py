@@ -277,9 +277,8 @@ def _execute(
         typical = _typical_context(workload.prompt, workload.output, rows, rng)
         setup = _setup(config, static_batching, typical)
     _check_prompt_fits(workload, setup.max_model_len)
-    fleet = [
-        Replica(setup.config, setup.cost, itl_from_s=itl_from_s) for _ in range(config.replicas)
-    ]
+    engines = config.replicas * setup.pp  # each pipeline-parallel replica: pp micro-batches
+    fleet = [Replica(setup.config, setup.cost, itl_from_s=itl_from_s) for _ in range(engines)]
     think = None
     if rows is not None:
         arrivals: Iterator[Request] = _trace_requests(
