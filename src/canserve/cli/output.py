@@ -176,7 +176,9 @@ def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
 
 def print_sim(d: dict[str, Any]) -> None:
     out.print(
-        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}) · "
+        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}"
+        + (f", pp {d['pipeline_parallel_size']}" if d.get("pipeline_parallel_size", 1) > 1 else "")
+        + ") · "
         f"{d['framework']} {d['scheduler']} batching · {d['requests']:,} requests in "
         f"{d['duration_s']:,.1f} s"
     )

@@ -89,9 +89,7 @@ class StepCost:
     def _time(self, step: Step) -> float:
         return self._step(step).total_s
 
-    def decode(
-        self, batch: int, mean_context: int = 0
-    ) -> tuple[float, float, tuple[float, ...]]:
+    def decode(self, batch: int, mean_context: int = 0) -> tuple[float, float, tuple[float, ...]]:
         """(base_s, s, (s_w per window of :attr:`windows`)) of a decode step of ``batch``
         sequences: seconds per KV token of the whole-context layers and of each window group.
         Up to :data:`SMALL_BATCH` sequences the slopes are taken at the batch's own
@@ -120,9 +118,7 @@ class StepCost:
             max(0.0, (t1 - t0) / (batch * (c1 - c0)))
             for c0, c1, t0, t1 in zip(points, points[1:], times, times[1:], strict=False)
         ]
-        windowed = tuple(
-            max(0.0, segments[j] - segments[j + 1]) for j in range(len(self.windows))
-        )
+        windowed = tuple(max(0.0, segments[j] - segments[j + 1]) for j in range(len(self.windows)))
         return base, segments[-1], windowed
 
     def attention_s(self, offset: int, tokens: int) -> float:
