@@ -11,7 +11,7 @@ from canserve.sim.capacity import slo_capacity
 from tests.helpers import sim
 
 LLAMA_8B = get_model("llama-3.1-8b")
-LONG = 10_000  # requests in a long run
+LONG = 20_000  # requests in a long run
 
 
 def _long_run(cfg, slo, **traffic):

@@ -4,8 +4,8 @@ run, not in the start-up transient.
 :func:`slo_capacity` runs three named steps:
 
 1. **Saturation** (:func:`~canserve.sim.api.saturation_throughput`): the requests/s the
-   deployment serves flat out. No open-loop rate at or above it is stable, so it bounds the
-   search from above: the answer lies in ``(0, saturation)``.
+   deployment serves flooded (KV full, preempting). No open-loop rate at or above it is stable
+   in a long run, so it bounds the search from above: the answer lies in ``(0, saturation)``.
 2. **Bisection** on the arrival rate (open loop) or on the number of users (closed loop, with
    their think time), with the same seed at every probe. Each probe discards a warm-up (the
    requests that arrive in the first :data:`WARMUP_SHARE` of the run) and meets the SLOs only
@@ -288,25 +288,19 @@ def _no_load_meets(p: _Probe, what: str, slos: list[SLO]) -> InvalidInputError:
 
 
 def _rate_capacity(search: _Search, sat: float, sat_tokens: float, tol: float) -> Capacity:
-    """Bisection on the rate. The throughput under overload (``sat``) is where it starts: a
-    deployment that preempts when flooded can serve somewhat more when it is not, so rates above
-    it are tried (x1.25 each) until one misses."""
-    lo, hi = 0.0, 0.0
+    """Bisection on the rate below the throughput under overload (``sat``). A flooded engine
+    preempts and serves less than it does just below overload, so rates between the two can
+    look fine for thousands of requests, but once a burst of arrivals fills the KV cache the
+    queue never drains (arrivals then exceed what the flooded engine serves): in a long enough
+    run every rate above ``sat`` tips over. No rate at or above it is the steady-state answer."""
+    lo, hi = 0.0, sat
     lo_p: _Probe | None = None
     hi_p: _Probe | None = None
-    load = sat
-    while hi == 0.0:
-        p = search.probe(load)
-        if not p.met:
-            hi, hi_p = load, p
-        else:
-            lo, lo_p = load, p
-            load *= 1.25
     while lo == 0.0 or (hi - lo) / hi > tol:
         if lo == 0.0 and hi < LOWEST_SHARE * sat:
             assert hi_p is not None
             raise _no_load_meets(hi_p, "rate", search.slos)
-        mid = (lo + hi) / 2 if lo > 0 or hi > 0.2 * sat else hi / 4
+        mid = _next_rate(lo, hi, sat, tol)
         p = search.probe(mid)
         if p.met:
             lo, lo_p = mid, p
@@ -315,6 +309,14 @@ def _rate_capacity(search: _Search, sat: float, sat_tokens: float, tol: float) -
     assert lo_p is not None
     lo_p = _confirm(search, lo_p, tol)
     return _capacity(search, "rate", lo_p, hi_p, hi, sat, sat_tokens)
+
+
+def _next_rate(lo: float, hi: float, sat: float, tol: float) -> float:
+    """The next probe: just below saturation first, then halving down to the first rate that
+    meets, then bisecting the bracket."""
+    if lo > 0.0:
+        return (lo + hi) / 2
+    return hi * (1 - tol) if hi == sat else hi / 2
 
 
 def _confirm(search: _Search, best: _Probe, tol: float) -> _Probe:
@@ -396,6 +398,7 @@ def _capacity(
     result = _result(best.run, search.slos, best.warmup_s)
     above = search.lowest_miss if search.lowest_miss is not None else above
     upper = above.load if above is not None else (hi if mode == "rate" else None)
+    limiting = above.missed if above is not None else ("saturation" if mode == "rate" else None)
     notes = []
     if not best.converged:
         notes.append(
@@ -412,7 +415,7 @@ def _capacity(
         bracket_relative_width=(upper - best.load) / upper if upper else None,
         converged=best.converged,
         spread=best.spread,
-        limiting_slo=above.missed if above is not None else None,
+        limiting_slo=limiting,
         probe_requests=best.requests,
         probes=search.probes,
         simulated_requests=search.simulated,
