@@ -24,7 +24,6 @@ statistics converged at the answer, and their spread between the two halves of i
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -46,7 +45,6 @@ from canserve.sim.workload import Workload
 
 __all__ = ["Capacity", "slo_capacity"]
 
-_TRACE = bool(os.environ.get("CANSERVE_TRACE_CAPACITY"))
 
 # Method constants (chosen 2026-12-04 against 10,000- to 40,000-request runs of the issue's
 # cases; see benchmarks/bench_sim.py):
@@ -78,7 +76,6 @@ class Capacity:
     probe_requests: int  # requests in the answer's run
     probes: int
     simulated_requests: int
-    seconds_per_probe_hint: str = ""
     result: SimResult | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -93,7 +90,6 @@ class Capacity:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("result")
-        data.pop("seconds_per_probe_hint")
         data["bracket"] = list(self.bracket)
         return data
 
@@ -182,8 +178,6 @@ class _Search:
         out = _judge(load, run, self.slos, warmup)
         if not out.met:
             self.missed_above(out)
-        if _TRACE:
-            print(f"probe {load:.4g} n={n} met={out.met} spread={out.spread:.3f} {out.missed}")
         return out
 
 
