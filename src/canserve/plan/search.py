@@ -60,6 +60,7 @@ MAX_SEARCH_LAYOUTS = 2000  # ~2.5 ms each: a search stays within seconds (a boun
 MAX_SIM_REPLICAS = 4  # larger fleets are simulated as a slice carrying its share of the traffic
 MAX_SIM_REQUESTS = 8000  # requests per simulation (a bound on work)
 CAPACITY_TOLERANCE = 0.05  # the planner's capacity search stops at a 5% bracket (faster)
+CAPACITY_MAX_SIM_REQUESTS = 300_000  # requests one plan's capacity search may simulate (work)
 
 
 @dataclass
@@ -390,9 +391,16 @@ def steady_capacity(cand: Candidate, req: Requirements, opts: SearchOptions) -> 
         traffic = Workload(*lengths, rate=1.0, seed=opts.seed)
     if req.slos:
         try:
-            cap = slo_capacity(cfg, traffic, list(req.slos), tolerance=CAPACITY_TOLERANCE)
+            cap = slo_capacity(
+                cfg,
+                traffic,
+                list(req.slos),
+                tolerance=CAPACITY_TOLERANCE,
+                max_sim_requests=CAPACITY_MAX_SIM_REQUESTS,
+            )
         except InvalidInputError:
-            pass  # no load meets the SLOs on one replica: fall back to the overload throughput
+            pass  # no load meets the SLOs on one replica, or the search is too large for the
+            # plan's budget: fall back to the overload throughput
         else:
             assert cap.result is not None
             if cap.max_users is not None:

@@ -232,6 +232,8 @@ def _expected_requests(workload: Workload, rows: list[TraceRow] | None) -> float
 def check_budget(workload: Workload, budget: int, rows: list[TraceRow] | None = None) -> None:
     """Refuse, before any work, a run expected to simulate more than ``budget`` requests."""
     check_int("max_sim_requests", budget, 1, MAX_SIM_REQUESTS)
+    if workload.users is not None and workload.users > budget:  # each user sends one at least
+        raise _over_budget(f"at least {workload.users:,}", budget)
     expected = _expected_requests(workload, rows)
     if expected is not None and expected > budget:
         raise _over_budget(f"about {expected:,.0f}", budget)

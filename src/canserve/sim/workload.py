@@ -292,6 +292,8 @@ def read_trace(path: str | Path) -> list[TraceRow]:
     for n, record in records:
         where = f"{p}:{n}"
         t = _seconds(_field(record, _TIME, where), where)
+        if not math.isfinite(t):
+            raise InvalidInputError(f"{where}: the arrival time must be a finite number")
         raw_prompt, raw_output = _field(record, _PROMPT, where), _field(record, _OUTPUT, where)
         try:
             prompt, output = int(float(str(raw_prompt))), int(float(str(raw_output)))
