@@ -329,3 +329,18 @@ def test_capacity_is_the_steady_state_slo_capacity():
     w = plan_search.Workload("200", "300", rate=rate, requests=8000, seed=41)
     res = plan_search.simulate(cfg, w, "ttft_p95=1s,tpot_p99=50ms", warmup_s=0.2 * 8000 / rate)
     assert res.stable and all(s["met"] for s in res.slo), res.slo
+
+
+def test_plan_holds_its_traffic_in_a_long_run():
+    """45 requests/s of 512/256 on H100s with TTFT P95 1 s (one replica sustains ~32 in steady
+    state): the plan's capacity covers the load, and a long run of each replica's share meets
+    the SLO."""
+    req = Requirements(prompt=512, output=256, rate=45, slos=slo("ttft_p95=1s"))
+    plan = plan_deployment(LLAMA_8B, req, gpus=["H100"], quants=["bf16"], top=1).plans[0]
+    assert plan.replicas >= 2
+    assert plan.capacity_output_tokens_per_s >= 45 * 256
+    share = 45 / plan.replicas
+    cfg = serving_config(LLAMA_8B, gpu="H100", max_num_seqs=plan.max_num_seqs)
+    w = plan_search.Workload("512", "256", rate=share, requests=20_000, seed=43)
+    res = plan_search.simulate(cfg, w, "ttft_p95=1s", warmup_s=0.2 * 20_000 / share)
+    assert res.stable and all(s["met"] for s in res.slo), res.slo
