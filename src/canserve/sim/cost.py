@@ -39,7 +39,9 @@ from canserve.perf.step import (
 
 __all__ = ["StepCost"]
 
-_CHUNK_BUCKET = 16  # tokens; a step's prefill tokens are costed at the next multiple
+_CHUNK_BUCKET = 16  # tokens; a step's tokens are costed at the next multiple (GEMMs, kernels)
+_FINE_TOKENS = 1024  # above this many tokens in a step, at the next multiple of 64 (< 6% of
+_COARSE_BUCKET = 64  # a step's tokens, where GEMM time is nearly linear in them)
 # Batches up to this size price decode at their own mean context: with few sequences a split-KV
 # kernel (FlashDecoding) has fewer work items than SMs and its time is not linear in the
 # context (perf/step.py, _kv_splits: no splits once the work items fill 80% of the SMs, e.g.
@@ -96,7 +98,10 @@ class StepCost:
         ``mean_context`` (in quarter-octave buckets): there a split-KV decode kernel's time is
         not linear in the context (it splits a short context less finely)."""
         if batch > SMALL_BATCH or mean_context <= 0:
-            key, top = batch, self.reference_context
+            known = self._decode.get(batch)
+            if known is None:
+                known = self._decode[batch] = self._decode_terms(batch, self.reference_context)
+            return known
         else:
             bucket = round(4 * math.log2(max(mean_context, 2)))
             key, top = -(batch * 1024 + bucket), round(2 ** (bucket / 4))
@@ -151,8 +156,9 @@ class StepCost:
             for offset, tokens in chunks:
                 prefill += tokens
                 attention += self.attention_s(offset, tokens)
-        key = batch - (-prefill // _CHUNK_BUCKET) * _CHUNK_BUCKET
-        gpu = self._gemms_gpu_s(key) + attention + kv_s
+        tokens = batch + prefill
+        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
+        gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket) + attention + kv_s
         if not self._graphs and gpu < self._floor_s:
             gpu = self._floor_s
         return gpu + (self._cpu_decode_s if batch else self._cpu_s)

@@ -166,8 +166,13 @@ class Replica:
 
     def _mixed_step(self) -> list[Request]:
         c = self.config
-        self._make_room()
         batch = len(self.running)
+        if batch and (
+            c.kv_capacity_tokens - self.kv_tokens - self.reserved
+            < (batch + len(self.prefill)) * c.block_size + batch
+        ):
+            self._make_room()
+            batch = len(self.running)
         budget = c.max_num_batched_tokens - batch
         prefill = self.prefill
         waiting = self.waiting
@@ -205,7 +210,12 @@ class Replica:
             budget -= take
             if p.done == p.target:
                 done_now.append(p)
-        kv_s = self._decode_terms(batch)[1] if batch else 0.0
+        if not batch:
+            kv_s = 0.0
+        elif self.windows:
+            kv_s = self._decode_terms(batch)[1]
+        else:
+            kv_s = self.cost.decode(batch, self.kv_tokens // batch)[1] * self.kv_tokens
         step_s = self.cost.mixed(batch, kv_s, chunks)
         self._tick(step_s, batch)
         finished: list[Request] = []
