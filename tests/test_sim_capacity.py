@@ -68,6 +68,12 @@ def test_the_run_length_given_is_honoured():
         "ttft_p95=1s",
     )
     assert cap.probe_requests == 1500
+    timed = slo_capacity(
+        serving_config(LLAMA_8B, gpu="H100"),
+        Workload(rate=1.0, duration_s=60),
+        "ttft_p95=1s",
+    )
+    assert timed.probe_requests == pytest.approx(60 * timed.value, rel=0.15)
     with pytest.raises(InvalidInputError, match="trace"):
         slo_capacity(serving_config(LLAMA_8B, gpu="H100"), Workload(trace="x.csv"), "ttft_p95=1s")
 
