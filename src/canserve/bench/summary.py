@@ -87,11 +87,14 @@ def save_bench(
 
 def load_bench(path: str | Path) -> tuple[BenchConfig, dict[str, Any], list[RequestRecord]]:
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise InvalidInputError(f"cannot read bench file {path}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InvalidInputError(f"{path} is not a canserve bench file ({FORMAT})")
-    cfg = BenchConfig(**doc["config"])
-    records = [RequestRecord(**r) for r in doc["records"]]
+    try:
+        cfg = BenchConfig(**doc["config"])
+        records = [RequestRecord(**r) for r in doc["records"]]
+    except (KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{path}: malformed bench file ({exc})") from None
     return cfg, doc["summary"], records

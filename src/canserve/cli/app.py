@@ -837,12 +837,16 @@ def run(argv: list[str]) -> int:
     try:
         app(args=argv or ["--help"], prog_name="canserve", standalone_mode=False)
     except CanserveError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written
+        name = _one_line(str(exc.filename), 200) if exc.filename is not None else "a file"
+        sys.stderr.write(f"error: {name}: {exc.strerror or exc}\n")
         return 2
     except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        sys.stderr.write(f"error: {message} (see: canserve --help)\n")
+        sys.stderr.write(f"error: {_one_line(message)} (see: canserve --help)\n")
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -850,6 +854,12 @@ def run(argv: list[str]) -> int:
         sys.stderr.write("aborted\n")
         return 130
     return 0
+
+
+def _one_line(message: str, limit: int = 500) -> str:
+    """An error message as one line of at most ``limit`` characters (echoed input is cut)."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 20] + f"... ({len(flat)} chars)"
 
 
 def main() -> None:
