@@ -220,7 +220,8 @@ def create_app(settings: PoolSettings | None = None) -> FastAPI:
             headers["Retry-After"] = str(result.retry_after_s)
         return Response(result.body, result.status, headers=headers, media_type="application/json")
 
-    @app.api_route("/api/health", methods=["GET", "HEAD"])
+    @app.head("/api/health", include_in_schema=False)
+    @app.get("/api/health")
     def health() -> Response:
         return _json({"status": "ok", "version": __version__, "pool": pool.stats()})
 
