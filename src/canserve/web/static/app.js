@@ -12,6 +12,7 @@ const INTEGER = {gpus: [1, 1024], users: [1, 1000000], prompt: [1, 10000000], ou
 const GB = 1e9;
 const RECOMMENDATION = {api: "an API is cheaper at this volume", "self-host": "self-hosting is cheaper at this volume",
   self_host: "self-hosting is cheaper at this volume"};
+let gpuRows = [];
 let generation = 0, timer = null, searchTimer = null, lastSearch = {q: null, rows: []}, activeOption = -1;
 
 // ---------- formatting ----------
@@ -30,7 +31,7 @@ function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<
 function friendly(msg) {
   return String(msg)
     .replace(/\s*\(see: canserve models;[^)]*\)+/g, " (pick a model from the list, or use your own config.json)")
-    .replace(/--config PATH/g, "your own config.json").replace(/\bbatch\b/g, "concurrent users")
+    .replace(/--config PATH/g, "your own config.json").replace(/;? pass --cloud .*? to price one provider/g, "").replace(/\bbatch\b/g, "concurrent users")
     .slice(0, 400);
 }
 
@@ -72,7 +73,12 @@ function loadState() {
   for (const f of FIELDS) {
     if (!params.has(f)) continue;
     const el = $(f), v = params.get(f);
-    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === v)) continue;
+    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === v)) {
+      // a GPU may be given by an alias in a hand-written link (H100 -> H100-SXM-80GB)
+      const row = f === "gpu" && gpuRows.find((g) => [g.id, ...g.aliases].some((n) => n.toLowerCase() === v.toLowerCase()));
+      if (row) el.value = row.id;
+      continue;
+    }
     el.value = v;
   }
   const m = location.hash.match(/^#config=(.*)$/);
@@ -282,6 +288,7 @@ function notComputed(id, why) { $(id).innerHTML = `<p class="na">Not computed: $
 
 function clearResults(why) {
   $("verdict").innerHTML = `<span class="na">${esc(why)}</span>`;
+  $("summary").textContent = why;
   $("verdict-detail").innerHTML = "";
   for (const id of ["memory-chart", "perf-chart"]) notComputed(id, why);
   for (const id of ["memory-caption", "perf-caption", "plans-note", "deploy-note", "vllm-command", "cost-summary", "copy-status"]) $(id).textContent = "";
@@ -332,7 +339,7 @@ async function update() {
   if (mem.ok) {
     drawMemory(mem.value);
     const most = Math.max(1, mem.value.max_concurrent_sequences);
-    const sweep = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b < most);
+    const sweep = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b * 1.5 <= most);
     if (most <= 512) sweep.push(most);
     if (mem.value.max_concurrent_sequences >= 1) perfP = settle(api("/api/perf", {...base, tp: v.gpus, context: v.prompt + v.output, prompt: v.prompt, output: v.output, sweep}));
   } else {
@@ -351,7 +358,7 @@ async function update() {
 }
 
 function drawLatency(sim) {
-  if (!sim.ok) { table($("latency-table"), ["", "p50", "p95", "p99"], [[`<span class="na">Not simulated: ${esc(sim.error.message)}</span>`, "", "", ""]]); return; }
+  if (!sim.ok) { table($("latency-table"), ["Latency"], [[`<span class="na">Not simulated: ${esc(sim.error.message)}</span>`]]); return; }
   const s = sim.value;
   $("latency-caption").textContent = `Simulated: ${fmt(s.requests)} requests from the given users, no think time, on ${s.replicas} × ${s.tensor_parallel_size} ${s.gpu}`;
   table($("latency-table"), ["", "p50", "p90", "p95", "p99"], [["Time to first token", "ttft_s"], ["Time per output token", "tpot_s"], ["End to end", "e2e_s"], ["Waiting in queue", "queue_s"]]
@@ -369,7 +376,7 @@ function drawPlans(plan, v) {
   $("plans-caption").textContent = `Cheapest layouts of ${v.gpu} that fit with 20% headroom and meet end-to-end p95 ≤ ${secs(v.latency)} for ${fmt(v.users)} users`;
   table($("plans"), ["#", "Layout", "Format", "$/hour", "$/1M output tokens", "e2e p95"],
     p.plans.map((q, i) => [i + 1, layout(q), q.quantization, usd(q.cost_usd_per_hour), usd(q.cost_usd_per_million_output_tokens), secs(q.predicted.e2e_s.p95)]));
-  $("plans-note").textContent = p.plans.length ? (p.notes || []).join(" ") : (p.notes || []).join(" ") || "No layout of this GPU meets the target.";
+  $("plans-note").textContent = friendly((p.notes || []).join(" ")) || (p.plans.length ? "" : "No layout of this GPU meets the target.");
   if (!p.plans.length) { $("deploy-note").textContent = "No plan to deploy."; $("vllm-command").textContent = ""; return; }
   const best = p.plans[0];
   $("deploy-note").textContent = `Plan 1 runs ${layout(best)} on ${best.instances} × ${best.instance_type}` +
@@ -401,7 +408,10 @@ function drawVerdict(v, mem, sim, plan) {
   if (fits && fast) {
     line = `<span class="serves">SERVES</span> ${fmt(v.users)} users on ${esc(where)} at end-to-end p95 ${secs(sim.value.e2e_s.p95)} (target ${secs(v.latency)}).`;
   } else {
-    const why = !mem.ok ? "the model does not load" : !fits ? "the KV cache for all users does not fit with 20% headroom" :
+    const loads = mem.ok && mem.value.max_concurrent_sequences >= 1;
+    const why = !mem.ok ? "the model does not load" :
+      !loads ? `the model does not load: its weights alone take ${gb(mem.value.per_gpu.weights_bytes)} per GPU against a limit of ${gb(mem.value.usable_bytes_per_gpu)}` :
+      !fits ? `the KV cache for all users does not fit with 20% headroom (${fmt(mem.value.max_concurrent_sequences)} of ${fmt(v.users)} fit at once)` :
       !sim.ok ? "it could not be simulated" : `end-to-end p95 is ${secs(sim.value.e2e_s.p95)} against the ${secs(v.latency)} target`;
     line = `<span class="fails">DOES NOT SERVE</span> ${fmt(v.users)} users on ${esc(where)}: ${esc(why)}.`;
     line += best ? ` Cheapest fix: ${esc(layout(best))}, ${esc(best.quantization)}, ${usd(best.cost_usd_per_hour)}/hour (plan 1 below).`
@@ -409,6 +419,8 @@ function drawVerdict(v, mem, sim, plan) {
   }
   if (best) detail.push(`Cost: plan 1 costs ${usd(best.cost_usd_per_hour)}/hour, ${usd(best.cost_usd_per_million_output_tokens)} per 1M output tokens.`);
   $("verdict").innerHTML = line;
+  $("summary").innerHTML = `<a href="#verdict-card">${fits && fast ? '<span class="serves">SERVES</span>' : '<span class="fails">DOES NOT SERVE</span>'} ` +
+    `${fmt(v.users)} users on ${esc(where)}${sim.ok ? ` · p95 ${secs(sim.value.e2e_s.p95)} (target ${secs(v.latency)})` : ""}</a>`;
   $("verdict-detail").innerHTML = detail.map((d) => `<li>${esc(d)}</li>`).join("");
 }
 
@@ -431,6 +443,7 @@ function schedule(delay = 400) { clearTimeout(timer); timer = setTimeout(update,
 
 async function init() {
   const [gpus, quants] = await Promise.all([api("/api/gpus"), api("/api/quants")]);
+  gpuRows = gpus;
   $("gpu").innerHTML = gpus.map((g) => `<option value="${esc(g.id)}">${esc(g.id)} (${gb(g.memory_bytes)})</option>`).join("");
   $("gpu").value = "A100-SXM-80GB";
   $("quant").innerHTML += quants.map((q) => `<option value="${esc(q.id)}">${esc(q.id)}</option>`).join("");
