@@ -208,7 +208,7 @@ def test_the_model_picker_searches_words_without_an_error_per_keystroke(base_url
     assert page.evaluate("window.__errors") == 0
     # picking from the list
     page.fill("#model", "qwen3 30b")
-    page.locator("#model-options li").first.wait_for()
+    expect(page.locator("#model-options li").first).to_contain_text("Qwen3-30B")
     wait_update(page, lambda: page.locator("#model-options li").first.click())
     expect(page.locator("#model-note")).to_contain_text("active per token (MoE")
 
@@ -236,7 +236,9 @@ def test_charts_have_titles_units_and_stop_where_sequences_fit(base_url, browser
     # with 7,300-token sequences about 11 fit on one A100: the curve stops there, not at 256
     wait_update(page, lambda: page.fill("#prompt", "7000"))
     detail = page.inner_text("#verdict-detail")
-    fitting = int(detail.split("Does not fit: ")[1].split(" ")[0]) if "Does not fit" in detail else 0
+    fitting = (
+        int(detail.split("Does not fit: ")[1].split(" ")[0]) if "Does not fit" in detail else 0
+    )
     caption = page.inner_text("#perf-caption")
     batches = [int(part.split(":")[0]) for part in caption.split("batch ")[1:]]
     assert batches and max(batches) < 256
@@ -281,7 +283,7 @@ def test_accessibility_basics(base_url, browser):
         assert page.locator(f"{table} caption").count() == 1
     for chart in ("#memory-chart svg", "#perf-chart svg"):
         assert page.locator(f"{chart} title").count() >= 1
-        assert page.locator(f"{chart} desc").inner_text()
+        assert page.locator(f"{chart} desc").text_content()
 
 
 def test_invalid_input_is_marked_on_the_field_and_clears_results(base_url, browser):

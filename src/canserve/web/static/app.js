@@ -178,9 +178,10 @@ function pick(id) {
 function onModelInput() {
   clearTimeout(searchTimer);
   const q = $("model").value.trim();
+  showOptions([]);  // no stale choices from the previous text
   searchTimer = setTimeout(async () => {
-    if (!q) { showOptions([]); return; }
-    try { showOptions(await search(q)); } catch (e) { showOptions([]); }
+    if (!q) return;
+    try { const rows = await search(q); if ($("model").value.trim() === q) showOptions(rows); } catch (e) { showOptions([]); }
   }, 200);
   schedule(700);  // compute once typing pauses, never per keystroke
 }
