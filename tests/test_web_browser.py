@@ -22,6 +22,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS = ROOT / "docs"
 SIZES = {"desktop": (1366, 900), "phone": (390, 844)}
 TIMEOUT_MS = 60_000
+TIMES = "\u00d7"  # the page writes "1 x A100" with a multiplication sign, U+00D7
 
 START = (
     "/?model=llama-3.1-70b&quant=awq&gpu=A100-SXM-80GB&gpus=1&users=50&prompt=200"
@@ -108,13 +109,13 @@ def test_the_verdict_checks_serving_not_just_memory(base_url, browser, size):
     page = open_page(browser, base_url, size=size)
     verdict = page.locator("#verdict")
     # 1 x A100 for 50 users fits in memory but the simulated p95 is far above 5 s: flagged
-    expect(verdict).to_contain_text("DOES NOT SERVE 50 users on 1 × A100-SXM-80GB")
+    expect(verdict).to_contain_text(f"DOES NOT SERVE 50 users on 1 {TIMES} A100-SXM-80GB")
     expect(verdict).to_contain_text("end-to-end p95 is")
     expect(verdict).to_contain_text("against the 5 s target")
     expect(verdict).to_contain_text("Cheapest fix:")
     detail = page.locator("#verdict-detail")
     # memory at the simulated request length (200 + 300), with the headroom explained
-    expect(detail).to_contain_text("50 users × 500 tokens")
+    expect(detail).to_contain_text(f"50 users {TIMES} 500 tokens")
     expect(detail).to_contain_text("80% of the 85.1 GB GPU, keeping 20% headroom")
     text = page.inner_text("body")
     assert "GiB" not in text and ",000.0 ms" not in text
