@@ -203,7 +203,7 @@ def test_model_search_takes_words_as_people_write_them():
     rows = client.get("/api/models/search", params={"q": "Llama 3.1 70B"}).json()
     assert rows[0]["id"] == "meta-llama/Meta-Llama-3.1-70B"
     assert client.get("/api/models/search", params={"q": "zzzz-no-such"}).json() == []
-    assert client.get("/api/models/search", params={"q": "x" * 100_000}).status_code == 200
+    assert client.get("/api/models/search", params={"q": "x" * 10_000}).json() == []
 
 
 def test_impossible_plan_explains_itself():
