@@ -10,8 +10,7 @@ const LABELS = {model: "Model", quant: "Precision", gpu: "GPU", gpus: "GPUs per 
 const INTEGER = {gpus: [1, 1024], users: [1, 1000000], prompt: [1, 10000000], output: [1, 10000000],
   context: [2, 100000000], tokens_per_day: [0, 1e15]};
 const GB = 1e9;
-const RECOMMENDATION = {api: "an API is cheaper at this volume", "self-host": "self-hosting is cheaper at this volume",
-  self_host: "self-hosting is cheaper at this volume"};
+const RECOMMENDATION = {api: "use an API", "self-host": "self-host", hybrid: "go hybrid (simple queries local, the rest to an API)"};
 let gpuRows = [];
 let generation = 0, timer = null, searchTimer = null, lastSearch = {q: null, rows: []}, activeOption = -1;
 
@@ -339,6 +338,12 @@ async function update() {
   let perfP = Promise.resolve({ok: false, error: new ApiError("the model does not load on this GPU")});
   if (mem.ok) {
     drawMemory(mem.value);
+    if (!model.row) {  // a pasted config.json: say what it is, as for catalog models
+      const m = mem.value, moe = m.params_active !== m.params_total;
+      $("model-note").textContent = `Sizing the pasted config.json: ${m.model} · ` + (moe ?
+        `${params(m.params_total)} parameters in all, ${params(m.params_active)} active per token (MoE: all must be in memory)` :
+        `${params(m.params_total)} parameters`);
+    }
     const most = Math.max(1, mem.value.max_concurrent_sequences);
     const sweep = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((b) => b * 1.5 <= most);
     if (most <= 512) sweep.push(most);
@@ -408,6 +413,7 @@ function drawVerdict(v, mem, sim, plan) {
   let line;
   if (fits && fast) {
     line = `<span class="serves">SERVES</span> ${fmt(v.users)} users on ${esc(where)} at end-to-end p95 ${secs(sim.value.e2e_s.p95)} (target ${secs(v.latency)}).`;
+    if (best) line += ` Cheapest layout of ${esc(v.gpu)} for this traffic: ${esc(layout(best))}, ${usd(best.cost_usd_per_hour)}/hour.`;
   } else {
     const loads = mem.ok && mem.value.max_concurrent_sequences >= 1;
     const why = !mem.ok ? "the model does not load" :
@@ -434,7 +440,7 @@ async function drawCost(plan, v, mine) {
   const c = cost.value, h = c.monthly_usd;
   $("cost-summary").textContent = `Plan 1 costs ${usd(c.monthly_total_usd, 0)} a month: GPUs ${usd(h.gpu_compute_usd, 0)}, plus the costs ` +
     `of running it yourself: engineering time ${usd(h.engineering_usd, 0)}, monitoring ${usd(h.monitoring_usd, 0)}, storage ${usd(h.storage_usd, 0)}. ` +
-    `At ${fmt(v.tokens_per_day, 0)} tokens a day, ${RECOMMENDATION[c.recommendation] || c.recommendation}.`;
+    `At ${fmt(v.tokens_per_day, 0)} tokens a day: ${RECOMMENDATION[c.recommendation] || c.recommendation}, because ${c.recommendation_reason}.`;
   table($("apis"), ["API", "$/1M input", "$/1M output", "$/month for your volume", "break-even tokens/day"],
     c.apis.map((a) => [esc(a.name), usd(a.usd_per_million_input_tokens), usd(a.usd_per_million_output_tokens),
       usd(a.monthly_usd, 0), a.break_even_tokens_per_day === null ? "never" : fmt(a.break_even_tokens_per_day, 0)]));
