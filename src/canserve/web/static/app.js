@@ -36,9 +36,13 @@ function friendly(msg) {
 
 class ApiError extends Error {}
 
+// The update in flight: a newer one aborts its requests, and the server cancels their work.
+let inflight = new AbortController();
+
 async function api(path, body, attempt = 0) {
+  const signal = body === undefined ? undefined : inflight.signal;
   const res = await fetch(path, body === undefined ? {} :
-    {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body), signal});
   if (res.status === 503 && attempt < 3) {  // busy server: wait as it asks, then retry
     const wait = Math.min(10, Number(res.headers.get("Retry-After")) || 1);
     await new Promise((r) => setTimeout(r, wait * 1000));
@@ -317,6 +321,8 @@ async function settle(promise) { try { return {ok: true, value: await promise}; 
 
 async function update() {
   const mine = ++generation;
+  inflight.abort();
+  inflight = new AbortController();
   saveState();
   const {v, problems} = readInputs();
   if (problems.length) { showError(problems.join("; ")); clearResults("Fix the highlighted input."); setBusy(false, ""); return; }
