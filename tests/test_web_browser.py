@@ -296,6 +296,11 @@ def test_invalid_input_is_marked_on_the_field_and_clears_results(base_url, brows
     wait_update(page, lambda: page.fill("#users", "8"))
     expect(page.locator("#error")).to_be_hidden()
     assert page.get_attribute("#users", "aria-invalid") is None
+    # a layout the model cannot take: the verdict says why, in one line
+    wait_update(page, lambda: page.fill("#gpus", "3"))
+    expect(page.locator("#verdict")).to_contain_text("DOES NOT SERVE")
+    expect(page.locator("#verdict")).to_contain_text("divide")
+    assert "Traceback" not in page.inner_text("body")
     page.click("summary")
     page.fill("#config", "{not json")
     expect(page.locator("#error")).to_contain_text("config.json")

@@ -422,7 +422,7 @@ function drawVerdict(v, mem, sim, plan) {
     if (best) line += ` Cheapest layout of ${esc(v.gpu)} for this traffic: ${esc(layout(best))}, ${usd(best.cost_usd_per_hour)}/hour.`;
   } else {
     const loads = mem.ok && mem.value.max_concurrent_sequences >= 1;
-    const why = !mem.ok ? "the model does not load" :
+    const why = !mem.ok ? mem.error.message.replace(/\.$/, "") :
       !loads ? `the model does not load: its weights alone take ${gb(mem.value.per_gpu.weights_bytes)} per GPU against a limit of ${gb(mem.value.usable_bytes_per_gpu)}` :
       !fits ? `the KV cache for all users does not fit with 20% headroom (${fmt(mem.value.max_concurrent_sequences)} of ${fmt(v.users)} fit at once)` :
       !sim.ok ? "it could not be simulated" : `end-to-end p95 is ${secs(sim.value.e2e_s.p95)} against the ${secs(v.latency)} target`;
