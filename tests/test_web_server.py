@@ -30,6 +30,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+APPS: dict = {}  # base URL -> the application served there
+
+
 def _serve(settings: PoolSettings) -> Iterator[str]:
     port = _free_port()
     app = create_app(settings)
@@ -41,6 +44,7 @@ def _serve(settings: PoolSettings) -> Iterator[str]:
         time.sleep(0.05)
     assert server.started
     base = f"http://127.0.0.1:{port}"
+    APPS[base] = app
     # the first job of each worker waits for its imports; warm them all
     for _ in range(settings.workers):
         assert httpx2.post(base + "/api/memory", json=LIGHT, timeout=60).status_code == 200
@@ -148,12 +152,7 @@ def test_a_chunked_body_over_the_limit_is_413(one_worker):
 def test_a_dead_worker_is_replaced(one_worker):
     before = httpx2.post(one_worker + "/api/memory", json=LIGHT, timeout=10)
     assert before.status_code == 200
-    out = subprocess.run(
-        ["pgrep", "-f", "canserve.web.worker", "-P", str(os.getpid())],
-        capture_output=True,
-        text=True,
-    )
-    pids = [int(p) for p in out.stdout.split()]
+    pids = [w.process.pid for w in APPS[one_worker].state.pool._all]  # this server's workers
     assert pids, "no worker process found"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
