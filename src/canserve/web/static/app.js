@@ -365,8 +365,8 @@ async function update() {
   drawVerdict(v, mem, sim, plan);
   const errors = [mem, sim, plan].filter((r) => !r.ok && !(r.error instanceof ApiError && /does not fit|do not fit|not fit/.test(r.error.message)));
   showError(errors.length ? [...new Set(errors.map((r) => r.error.message))].join(" · ") : "");
-  setBusy(false, "Updated.");
   await drawCost(plan, v, mine);
+  if (mine === generation) setBusy(false, "Updated.");
 }
 
 function drawLatency(sim) {
