@@ -155,8 +155,9 @@ def test_a_model_that_does_not_fit_still_gets_plans(base_url, browser, size):
         assert page.inner_text("#plans-note") or page.inner_text("#plans")
 
 
-def test_plans_honour_the_chosen_gpu_and_say_how_to_deploy(base_url, browser):
-    page = open_page(browser, base_url, START.replace("A100-SXM-80GB", "H100"))
+@pytest.mark.parametrize("size", SIZES)
+def test_plans_honour_the_chosen_gpu_and_say_how_to_deploy(base_url, browser, size):
+    page = open_page(browser, base_url, START.replace("A100-SXM-80GB", "H100"), size=size)
     rows = page.locator("#plans tbody tr")
     expect(rows.first).to_be_visible()
     for i in range(rows.count()):
@@ -169,31 +170,34 @@ def test_plans_honour_the_chosen_gpu_and_say_how_to_deploy(base_url, browser):
     expect(page.locator("#copy-status")).to_have_text("Copied.")
 
 
-def test_shared_links_round_trip_exactly(base_url, browser):
-    page = open_page(browser, base_url, START.replace("quant=awq", "quant="))
+@pytest.mark.parametrize("size", SIZES)
+def test_shared_links_round_trip_exactly(base_url, browser, size):
+    page = open_page(browser, base_url, START.replace("quant=awq", "quant="), size=size)
     first = page.inner_text("#verdict"), page.inner_text("#verdict-detail")
     query = parse_qs(urlparse(page.url).query, keep_blank_values=True)
     assert query["quant"] == [""]  # checkpoint default is in the URL, not left to a default
     assert set(query) >= {"model", "gpu", "gpus", "users", "prompt", "output", "context"}
-    again = open_page(browser, base_url, page.url.removeprefix(base_url))
+    again = open_page(browser, base_url, page.url.removeprefix(base_url), size=size)
     expect(again.locator("#quant")).to_have_value("")
     assert (again.inner_text("#verdict"), again.inner_text("#verdict-detail")) == first
 
 
-def test_a_pasted_config_is_sized_and_travels_in_the_link(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_a_pasted_config_is_sized_and_travels_in_the_link(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     config = (ROOT / "src/canserve/catalog/data/models/Qwen__Qwen3-0.6B.json").read_text()
     page.click("summary")
     wait_update(page, lambda: page.fill("#config", config))
     expect(page.locator("#model-note")).to_contain_text("pasted config.json")
     expect(page.locator("#verdict")).to_contain_text("SERVES")
-    shared = open_page(browser, base_url, page.url.removeprefix(base_url))
+    shared = open_page(browser, base_url, page.url.removeprefix(base_url), size=size)
     assert json.loads(shared.input_value("#config")) == json.loads(config)
     assert shared.inner_text("#verdict") == page.inner_text("#verdict")
 
 
-def test_the_model_picker_searches_words_without_an_error_per_keystroke(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_the_model_picker_searches_words_without_an_error_per_keystroke(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     page.evaluate(
         """() => { window.__errors = 0; new MutationObserver(() => {
              if (!document.getElementById('error').hidden) window.__errors++; })
@@ -214,8 +218,9 @@ def test_the_model_picker_searches_words_without_an_error_per_keystroke(base_url
     expect(page.locator("#model-note")).to_contain_text("active per token (MoE")
 
 
-def test_a_busy_indicator_shows_while_updating(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_a_busy_indicator_shows_while_updating(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     page.evaluate(
         """() => { window.__states = []; new MutationObserver(() =>
              window.__states.push(document.getElementById('status').className))
@@ -226,8 +231,9 @@ def test_a_busy_indicator_shows_while_updating(base_url, browser):
     assert page.get_attribute("#results", "aria-busy") == "false"
 
 
-def test_charts_have_titles_units_and_stop_where_sequences_fit(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_charts_have_titles_units_and_stop_where_sequences_fit(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     mem = page.locator("#memory-chart svg")
     assert mem.get_attribute("role") == "img"
     assert "Memory per GPU (GB)" in mem.inner_html() and "GB per GPU" in mem.inner_html()
@@ -272,8 +278,9 @@ def test_phone_layout_has_no_horizontal_scroll_and_big_targets(base_url, browser
     assert box is not None and box["y"] + box["height"] <= 800
 
 
-def test_accessibility_basics(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_accessibility_basics(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     unlabeled = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea')]
              .filter((e) => !document.querySelector(`label[for="${e.id}"]`)).map((e) => e.id)"""
@@ -287,8 +294,9 @@ def test_accessibility_basics(base_url, browser):
         assert page.locator(f"{chart} desc").text_content()
 
 
-def test_invalid_input_is_marked_on_the_field_and_clears_results(base_url, browser):
-    page = open_page(browser, base_url)
+@pytest.mark.parametrize("size", SIZES)
+def test_invalid_input_is_marked_on_the_field_and_clears_results(base_url, browser, size):
+    page = open_page(browser, base_url, size=size)
     page.fill("#users", "-5")
     expect(page.locator("#error")).to_contain_text("Concurrent users")
     assert page.get_attribute("#users", "aria-invalid") == "true"
