@@ -11,21 +11,22 @@ Definitions (the same ones ``canserve bench`` uses, aligned with vLLM's benchmar
 * ``goodput``: the share of finished requests that meet every per-request SLO given;
 * throughput: finished requests (output tokens) per second between the first arrival and the
   last finish.
+
+Percentiles: linear interpolation, from :mod:`canserve.stats` (the load client uses the same).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canserve.errors import InvalidInputError
 from canserve.sim.workload import Request
+from canserve.stats import QUANTILES, percentiles
 
 __all__ = ["SLO", "format_slos", "parse_duration", "parse_slos", "percentiles", "request_latencies"]
 
-QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(us|ms|s|m)?\s*$")
 _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1.0}
@@ -78,45 +79,6 @@ def parse_slos(text: str | None) -> list[SLO]:
             raise InvalidInputError(f"SLO {name.strip()} must be between 0 and 1 day")
         slos.append(SLO(f"{metric}_s", stat, target))
     return slos
-
-
-def percentiles(
-    values: Sequence[float], weights: Sequence[float] | None = None
-) -> dict[str, float]:
-    """p50/p90/p95/p99 (nearest rank) and mean; optionally weighted."""
-    if not values:
-        return {k: math.nan for k in (*QUANTILES, "mean")}
-    if weights is None and len(values) > 50_000:
-        return _percentiles_numpy(values)
-    if weights is None:
-        ordered = sorted(values)
-        n = len(ordered)
-        out = {k: ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] for k, q in QUANTILES.items()}
-        out["mean"] = math.fsum(ordered) / n
-        return out
-    pairs = sorted(zip(values, weights, strict=True))
-    total = math.fsum(weights)
-    out, acc, i = {}, 0.0, 0
-    for key, q in QUANTILES.items():
-        while i < len(pairs) - 1 and acc + pairs[i][1] < q * total:
-            acc += pairs[i][1]
-            i += 1
-        out[key] = pairs[i][0]
-    out["mean"] = math.fsum(v * w for v, w in pairs) / total
-    return out
-
-
-def _percentiles_numpy(values: Sequence[float]) -> dict[str, float]:
-    """The same nearest-rank percentiles for large runs, sorted by numpy (a gguf dependency)."""
-    import numpy as np
-
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    n = len(ordered)
-    out = {
-        k: float(ordered[min(n - 1, max(0, math.ceil(q * n) - 1))]) for k, q in QUANTILES.items()
-    }
-    out["mean"] = float(ordered.mean())
-    return out
 
 
 def request_latencies(done: Sequence[Request]) -> dict[str, list[float]]:
