@@ -32,6 +32,7 @@ from canserve.queries import (
     SimulateQuery,
 )
 from canserve.units import GB, TB
+from canserve.validation import check_float, check_optional_int
 
 __all__ = ["app", "main", "run"]
 
@@ -847,18 +848,43 @@ def probe_cpu(as_json: o.Json = False) -> None:
 def web(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes that compute (memory, perf, simulate, plan, cost); "
+            "default: one per CPU core. More workers use more cores."
+        ),
+    ] = None,
+    time_budget_s: Annotated[
+        float,
+        typer.Option(help="Seconds within which every request is answered or refused (503/422)."),
+    ] = 10.0,
 ) -> None:
     """Serve the web calculator and the HTTP API (GET / and /api/...)."""
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"port must be between 1 and 65535, got {port}")
+    check_optional_int("workers", workers, 1, 256)
+    check_float("time_budget_s", time_budget_s, 0.0, 3600.0, open_low=True)
     try:
         import uvicorn
 
         from canserve.web.app import create_app
+        from canserve.web.pool import PoolSettings, default_workers
     except ImportError:
         raise InvalidInputError("the web calculator needs: pip install 'canserve[web]'") from None
-    out.print(f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    settings = PoolSettings(workers=workers or default_workers(), time_budget_s=time_budget_s)
+    out.print(
+        f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs; "
+        f"{settings.workers} workers, {time_budget_s:g} s time budget)"
+    )
+    # SIGTERM/Ctrl-C: stop accepting, give running requests 2 s, then stop the workers
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
 
 
 def _version(value: bool) -> None:
