@@ -24,6 +24,12 @@ import pytest
 
 BINARY = Path(sys.executable).parent / "llama-server"
 LOG_LINES = 20
+# One compute thread, so the load generator keeps a core of CI's two: llama.cpp's threads meet at
+# a barrier after every op, and a thread that loses its core to another process stalls them all.
+# Measured on 2026-12-04 on this 2-core machine while other tests ran (/tmp/exp.py: 4 slots,
+# prompt 128, output 64): TPOT at concurrency 1 was 118 ms with --threads 2 and 22-31 ms with
+# --threads 1 (5.4 ms with 2 threads on a quiet machine, issue 12).
+SERVER_THREADS = 1
 
 
 def smollm2_gguf() -> str:
@@ -69,8 +75,11 @@ class LlamaServer:
 
 
 @contextmanager
-def llama_server(tmp: Path, *, slots: int, context_per_slot: int = 2048) -> Iterator[LlamaServer]:
-    """Start llama-server with ``slots`` parallel sequences; wait until it is healthy."""
+def llama_server(
+    tmp: Path, *, slots: int, context_per_slot: int = 2048, threads: int = SERVER_THREADS
+) -> Iterator[LlamaServer]:
+    """Start llama-server with ``slots`` parallel sequences on ``threads`` compute threads; wait
+    until it is healthy."""
     if not BINARY.is_file():
         pytest.fail(f"{BINARY} is missing: run `make test` (it builds llama-server)")
     port = _free_port()
@@ -90,7 +99,7 @@ def llama_server(tmp: Path, *, slots: int, context_per_slot: int = 2048) -> Iter
                 "--ctx-size",
                 str(slots * context_per_slot),
                 "--threads",
-                "2",
+                str(threads),
                 "--no-webui",
             ],
             stdout=sink,

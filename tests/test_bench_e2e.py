@@ -57,6 +57,8 @@ def test_bench_compare_calibrate(server, tmp_path):
                 "32",
                 "--requests",
                 "8",
+                "--warmup",
+                "2",
                 "--save",
                 str(path),
                 "--json",

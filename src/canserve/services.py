@@ -17,7 +17,7 @@ from canserve.bench.compare import calibrate, compare, write_calibration
 from canserve.bench.summary import load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
-from canserve.catalog.models import get_model, list_models
+from canserve.catalog.models import CatalogModel, get_model, list_models, search_models
 from canserve.catalog.prices import has_purchase_price, offerings, price_layout, purchase_price
 from canserve.economics import CostEstimate, HiddenCosts, default_hidden_costs, estimate_cost
 from canserve.errors import CanserveError, InvalidInputError
@@ -57,6 +57,7 @@ __all__ = [
     "run_perf",
     "run_plan",
     "run_simulate",
+    "search_model_rows",
     "serving_from",
 ]
 
@@ -448,27 +449,34 @@ def _matches(text: str, needle: str | None) -> bool:
     return needle is None or needle.lower() in text.lower()
 
 
+def _model_row(m: CatalogModel) -> dict[str, Any]:
+    s = m.spec
+    return dict(
+        id=m.id,
+        aliases=list(m.aliases),
+        other_ids=list(m.other_ids),
+        model_type=s.model_type,
+        params_total=s.params_total,
+        params_active=s.params_active,
+        num_hidden_layers=s.num_hidden_layers,
+        max_position_embeddings=s.max_position_embeddings,
+        checkpoint_quantization=s.checkpoint_quantization,
+        source=m.source,
+    )
+
+
 def model_rows(needle: str | None = None) -> list[dict[str, Any]]:
-    rows = []
-    for m in list_models():
-        if not _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle):
-            continue
-        s = m.spec
-        rows.append(
-            dict(
-                id=m.id,
-                aliases=list(m.aliases),
-                other_ids=list(m.other_ids),
-                model_type=s.model_type,
-                params_total=s.params_total,
-                params_active=s.params_active,
-                num_hidden_layers=s.num_hidden_layers,
-                max_position_embeddings=s.max_position_embeddings,
-                checkpoint_quantization=s.checkpoint_quantization,
-                source=m.source,
-            )
-        )
-    return rows
+    return [
+        _model_row(m)
+        for m in list_models()
+        if _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle)
+    ]
+
+
+def search_model_rows(query: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Rows of :func:`~canserve.catalog.models.search_models` (words, best first): what a
+    model picker offers for ``"Llama 3.1 70B"``."""
+    return [_model_row(m) for m in search_models(query, limit)]
 
 
 def _gpu_row(g: GPU) -> dict[str, Any]:

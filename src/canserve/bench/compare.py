@@ -21,7 +21,7 @@ from typing import Any
 from canserve.bench.client import BenchConfig
 from canserve.catalog.gpus import GPU
 from canserve.errors import InvalidInputError
-from canserve.perf.calibration import Calibration, load_calibration
+from canserve.perf.calibration import CPU_FRACTION_MAX, Calibration, load_calibration
 from canserve.perf.estimate import estimate_perf
 from canserve.serving import ServingConfig
 from canserve.sim.api import simulate
@@ -96,7 +96,18 @@ def _row(name: str, measured: float, predicted: float) -> dict[str, Any]:
     return dict(metric=name, measured=measured, predicted=predicted, error=error)
 
 
-_FRACTIONS = [x / 100 for x in range(2, 101)]  # grid for a fraction in (0, 1]
+# The host CPU's rates are a probe's (a numpy read and GEMM), not a datasheet's: a measurement
+# that errs low when other processes run (on 2026-12-04 on this 2-core machine, under load, the
+# same 256 MiB probe read 6.5 to 23.8 GB/s, `python -c "from canserve.catalog.cpu import
+# probe_cpu; print(probe_cpu())"`). An engine may stream or compute faster than the probe did,
+# so its fitted fractions may exceed 1, up to CPU_FRACTION_MAX (perf.calibration).
+
+
+def fraction_grid(gpu: GPU) -> list[float]:
+    """Candidate fractions in (0, 1] of the device's rates, in steps of 0.01 (the host CPU's
+    up to :data:`CPU_FRACTION_MAX`)."""
+    high = CPU_FRACTION_MAX if gpu.vendor == "cpu" else 1.0
+    return [x / 100 for x in range(2, round(high * 100) + 1)]
 
 
 def _bench_points(
@@ -170,13 +181,24 @@ def calibrate(
             estimate_perf(serving.with_changes(calibration=trial), prompt=p, output=1).ttft_s / t
             for p, t in prefill
         ]
-        return max(0.01, min(1.0, sum(ratios) / len(ratios)))
+        return max(0.01, min(grid[-1], sum(ratios) / len(ratios)))
 
-    several = len({b for b, _, _ in points}) >= 2
-    stream, compute = kernels.stream_bw_fraction, kernels.compute_efficiency
+    grid = fraction_grid(gpu)
+    prior = kernels.stream_bw_fraction
+
+    def best_stream(compute: float) -> float:
+        """The fraction with the least TPOT error; among equal errors, the one nearest the
+        prior (one batch size fixes the bandwidth only when overheads >= 0 cannot fit)."""
+
+        def key(f: float) -> tuple[float, float]:
+            return round(fit_overhead(f, compute)[1], 9), abs(f - prior)
+
+        coarse = min([*grid[::5], prior], key=key)  # steps of 0.05, then 0.01 near the best
+        return min([prior, *(f for f in grid if abs(f - coarse) <= 0.05)], key=key)
+
+    stream, compute = prior, kernels.compute_efficiency
     for _ in range(2):  # TPOT at larger batch sees compute; TTFT sees the bandwidth
-        if several:
-            stream = min(_FRACTIONS, key=lambda f: fit_overhead(f, compute)[1])
+        stream = best_stream(compute)
         overhead = fit_overhead(stream, compute)[0]
         compute = fit_compute(stream, overhead)
     values = dict(stream_bw_fraction=stream, decode_overhead_s=overhead, compute_efficiency=compute)

@@ -33,6 +33,7 @@ from canserve.queries import (
 )
 from canserve.sim.api import DEFAULT_MAX_SIM_REQUESTS
 from canserve.units import GB, TB
+from canserve.validation import check_float, check_optional_int
 
 __all__ = ["app", "main", "run"]
 
@@ -637,19 +638,41 @@ def bench(
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Open loop: requests per second.")] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Closed loop: requests in flight.")
+        int | None,
+        typer.Option(help="Closed loop: requests in flight (with --sweep: of the throughput run)."),
     ] = None,
     prompt: o.PromptSpec = str(o.PROMPT),
     output_spec: Annotated[
         str, typer.Option("--output", help="Output tokens per request (max_tokens).")
     ] = str(o.OUTPUT),
-    duration_s: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    requests: Annotated[int | None, typer.Option(help="Stop after this many requests.")] = None,
+    duration_s: Annotated[
+        float | None,
+        typer.Option(help="Wall-clock bound on the run (per point with --sweep), seconds."),
+    ] = None,
+    requests: Annotated[
+        int | None, typer.Option(help="Stop after this many requests (per point with --sweep).")
+    ] = None,
     endpoint: Annotated[str, typer.Option(help="completions or chat.")] = "completions",
     slo: o.Slo = None,
-    timeout_s: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 120.0,
+    timeout_s: Annotated[
+        float, typer.Option(help="Deadline per request, sending to last token (s).")
+    ] = 120.0,
+    warmup: Annotated[
+        int, typer.Option(help="Requests sent one at a time first, not measured.")
+    ] = 0,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Synchronous, then saturation, then Poisson rates up to it: the SLO capacity.",
+        ),
+    ] = False,
+    sweep_points: Annotated[int, typer.Option(help="Rates in a --sweep.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    save: Annotated[Path | None, typer.Option(help="Save the run (for compare/calibrate).")] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="Save the run (for compare/calibrate); --sweep: one file per point."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(hidden=True, help="Deprecated: --served-model.")
     ] = None,
@@ -662,7 +685,6 @@ def bench(
     from canserve.bench.client import BenchConfig, run_bench, validate_config
     from canserve.bench.summary import save_bench, summarize
     from canserve.sim.metrics import parse_slos
-    from canserve.sim.workload import parse_length
 
     _writable(save, "--save")
     if model is not None:
@@ -670,11 +692,13 @@ def bench(
         served_model = served_model or model
     if requests is None and duration_s is None:
         requests = 100
+    if sweep and rate is not None:
+        raise InvalidInputError("--sweep chooses its own rates: drop --rate")
     cfg = BenchConfig(
         url=url,
         model=served_model or "default",
         rate=rate,
-        concurrency=concurrency,
+        concurrency=1 if sweep else concurrency,
         prompt=prompt,
         output=output_spec,
         requests=requests,
@@ -683,10 +707,14 @@ def bench(
         seed=seed,
         timeout_s=timeout_s,
         slo=slo,
+        warmup=warmup,
     )
-    parse_slos(slo), parse_length(prompt), parse_length(output_spec)  # fail fast on bad input
+    parse_slos(slo)  # fail fast on bad input
     validate_config(cfg)
     quiet = as_json or not sys.stderr.isatty()
+    if sweep:
+        _bench_sweep(cfg, sweep_points, concurrency, save, as_json, quiet)
+        return
     with Progress(console=Console(stderr=True), transient=True, disable=quiet) as bar:
         task = bar.add_task("requests", total=requests)
         records, complete = run_bench(cfg, lambda n: bar.advance(task, n))
@@ -698,6 +726,34 @@ def bench(
         raise InvalidInputError(
             "no request succeeded: " + ("; ".join(summary["error_samples"]) or "no requests sent")
         )
+
+
+def _bench_sweep(
+    cfg: Any, points: int, concurrency: int | None, save: Path | None, as_json: bool, quiet: bool
+) -> None:
+    """``bench --sweep``: run it, save each point (``run.json`` -> ``run-1-synchronous.json``,
+    ...), print the table and the measured SLO capacity."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from canserve.bench.summary import save_bench
+    from canserve.bench.sweep import run_sweep
+
+    saved: list[str] = []
+
+    def keep(point: Any, run_cfg: Any, records: Any) -> None:
+        if save is not None:
+            path = save.with_name(f"{save.stem}-{len(saved) + 1}-{point.kind}{save.suffix}")
+            save_bench(path, run_cfg, point.summary, records)
+            saved.append(str(path))
+
+    with Progress(console=Console(stderr=True), transient=True, disable=quiet) as bar:
+        task = bar.add_task("sweep", total=None)
+        result = run_sweep(
+            cfg, points, concurrency, lambda kind, n: bar.advance(task, n), on_point=keep
+        )
+    doc = {**result.to_dict(), "saved": saved}
+    print_json(doc) if as_json else output.print_sweep(doc)
 
 
 @app.command()
@@ -811,18 +867,43 @@ def probe_cpu(as_json: o.Json = False) -> None:
 def web(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes that compute (memory, perf, simulate, plan, cost); "
+            "default: one per CPU core. More workers use more cores."
+        ),
+    ] = None,
+    time_budget_s: Annotated[
+        float,
+        typer.Option(help="Seconds within which every request is answered or refused (503/422)."),
+    ] = 10.0,
 ) -> None:
     """Serve the web calculator and the HTTP API (GET / and /api/...)."""
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"port must be between 1 and 65535, got {port}")
+    check_optional_int("workers", workers, 1, 256)
+    check_float("time_budget_s", time_budget_s, 0.0, 3600.0, open_low=True)
     try:
         import uvicorn
 
         from canserve.web.app import create_app
+        from canserve.web.pool import PoolSettings, default_workers
     except ImportError:
         raise InvalidInputError("the web calculator needs: pip install 'canserve[web]'") from None
-    out.print(f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    settings = PoolSettings(workers=workers or default_workers(), time_budget_s=time_budget_s)
+    out.print(
+        f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs; "
+        f"{settings.workers} workers, {time_budget_s:g} s time budget)"
+    )
+    # SIGTERM/Ctrl-C: stop accepting, give running requests 2 s, then stop the workers
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
 
 
 def _version(value: bool) -> None:
@@ -856,12 +937,16 @@ def run(argv: list[str]) -> int:
     try:
         app(args=argv or ["--help"], prog_name="canserve", standalone_mode=False)
     except CanserveError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written
+        name = _one_line(str(exc.filename), 200) if exc.filename is not None else "a file"
+        sys.stderr.write(f"error: {name}: {exc.strerror or exc}\n")
         return 2
     except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        sys.stderr.write(f"error: {message} (see: canserve --help)\n")
+        sys.stderr.write(f"error: {_one_line(message)} (see: canserve --help)\n")
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -869,6 +954,12 @@ def run(argv: list[str]) -> int:
         sys.stderr.write("aborted\n")
         return 130
     return 0
+
+
+def _one_line(message: str, limit: int = 500) -> str:
+    """An error message as one line of at most ``limit`` characters (echoed input is cut)."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 20] + f"... ({len(flat)} chars)"
 
 
 def main() -> None:

@@ -458,6 +458,56 @@ def print_bench(d: dict[str, Any]) -> None:
         out.print(f"goodput: {d['goodput']:.1%}")
 
 
+def print_sweep(d: dict[str, Any]) -> None:
+    """``bench --sweep``: one row per point, then the measured SLO capacity."""
+    table = Table(title="bench sweep")
+    for col in (
+        "run",
+        "sent",
+        "req/s",
+        "tok/s",
+        "TTFT p50",
+        "TTFT p95",
+        "TPOT p50",
+        "e2e p50",
+        "e2e p95",
+        "errors",
+        "SLOs met",
+    ):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for p in d["points"]:
+        s = p["summary"]
+        sent = f"{p['rate']:.3g}/s" if p["rate"] is not None else f"{p['concurrency']} in flight"
+        met = "-" if p["slo_met"] is None else ("yes" if p["slo_met"] else "no")
+        table.add_row(
+            p["kind"],
+            sent,
+            f"{s['throughput_requests_per_s']:.3g}",
+            f"{s['throughput_output_tokens_per_s']:.1f}",
+            ms(s["ttft_s"]["p50"]),
+            ms(s["ttft_s"]["p95"]),
+            ms(s["tpot_s"]["p50"]),
+            ms(s["e2e_s"]["p50"]),
+            ms(s["e2e_s"]["p95"]),
+            str(s["errors"]),
+            met,
+        )
+    out.print(table)
+    out.print(
+        f"saturation throughput {d['saturation_throughput_requests_per_s']:.3g} requests/s "
+        f"(synchronous {d['synchronous_throughput_requests_per_s']:.3g})"
+    )
+    if d["slo"]:
+        cap, miss = d["slo_capacity_requests_per_s"], d["first_missing_rate_requests_per_s"]
+        if cap is None:
+            out.print(f"measured SLO capacity: below the lowest rate tried ({d['slo']})")
+        else:
+            above = f"; {miss:.3g} requests/s misses" if miss is not None else ""
+            out.print(f"measured SLO capacity: {cap:.3g} requests/s ({d['slo']}{above})")
+    for path in d.get("saved", []):
+        out.print(f"saved {path}")
+
+
 def print_models(rows: list[dict[str, Any]]) -> None:
     columns: list[Column] = [
         ("id", "left", lambda r: r["id"], True),

@@ -117,17 +117,19 @@ _TABLES: dict[str, type] = {
 }
 
 
-def _pick(cls: type, table: dict[str, Any], where: str) -> Any:
+def _pick(cls: type, table: dict[str, Any], where: str, fraction_high: float = 1.0) -> Any:
     names = {f.name for f in fields(cls)}
     missing = names - table.keys()
     if missing:
         raise InvalidInputError(f"{where}: missing {', '.join(sorted(missing))}")
-    return cls(**_values(cls, table, where))
+    return cls(**_values(cls, table, where, fraction_high))
 
 
 def _parse(doc: dict[str, Any], where: str) -> Calibration:
     devices = {
-        _device_id(name, where): _pick(KernelCosts, table, f"{where} [device.{name}]")
+        _device_id(name, where): _pick(
+            KernelCosts, table, f"{where} [device.{name}]", _fraction_high(_device_id(name, where))
+        )
         for name, table in doc.get("device", {}).items()
     }
     sources = {
@@ -192,7 +194,8 @@ def load_calibration(source: str | Path | dict[str, Any] | None = None) -> Calib
     for name, table in _tables(doc, "device", where).items():
         gpu_id = _device_id(name, where)
         devices[gpu_id] = replace(
-            devices.get(gpu_id, layered["kernels"]), **_values(KernelCosts, table, where)
+            devices.get(gpu_id, layered["kernels"]),
+            **_values(KernelCosts, table, where, _fraction_high(gpu_id)),
         )
         sources[gpu_id] = str(table.get("source", where))
     return Calibration(
@@ -241,6 +244,16 @@ def _device_id(name: str, where: str) -> str:
 
 # (low, high, low end open) per kind of key, recognised by its name.
 _FRACTION = (0.0, 1.0, True)  # an efficiency is a fraction of a measured or datasheet rate
+# The host CPU's rates are a probe's measurement, which errs low when other processes ran
+# (canserve.catalog.cpu): its fitted fractions may exceed 1 (see canserve.bench.compare).
+CPU_FRACTION_MAX = 4.0
+
+
+def _fraction_high(gpu_id: str) -> float:
+    """The largest fraction a device table may hold: 1, or the CPU's bound."""
+    return CPU_FRACTION_MAX if gpu_id == "CPU" else 1.0
+
+
 _SECONDS = (0.0, 3600.0, False)
 _RATE = (0.0, 1e18, True)  # bytes or FLOP per second
 _COUNT = (0.0, 1000.0, False)  # kernels, waves
@@ -256,8 +269,9 @@ def _range(key: str) -> tuple[float, float, bool]:
     return _COUNT
 
 
-def _values(cls: type, table: object, where: str) -> dict[str, Any]:
-    """The known, range-checked values of ``table`` for ``cls``."""
+def _values(cls: type, table: object, where: str, fraction_high: float = 1.0) -> dict[str, Any]:
+    """The known, range-checked values of ``table`` for ``cls`` (fractions up to
+    ``fraction_high``)."""
     if not isinstance(table, dict):
         raise InvalidInputError(f"{where}: expected a table of values, got {table!r}")
     kinds = {f.name: f.type for f in fields(cls)}
@@ -272,6 +286,8 @@ def _values(cls: type, table: object, where: str) -> dict[str, Any]:
             out[key] = value
             continue
         low, high, open_low = _range(key)
+        if (low, high, open_low) == _FRACTION:
+            high = fraction_high
         try:
             out[key] = check_float(key, value, low, high, open_low=open_low)
         except InvalidInputError as exc:
