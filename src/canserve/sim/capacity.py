@@ -41,7 +41,7 @@ from canserve.sim.api import (
     slo_values,
 )
 from canserve.sim.metrics import SLO, parse_slos, percentiles, request_latencies
-from canserve.sim.workload import Workload
+from canserve.sim.workload import MAX_USERS, Workload
 
 __all__ = ["Capacity", "slo_capacity"]
 
@@ -352,23 +352,33 @@ def _step_down(load: float, share: float, *, users: bool) -> float | None:
 
 
 def _users_capacity(search: _Search, sat: float, sat_tokens: float, tol: float) -> Capacity:
+    """Bisection on the number of users, from the user's own count: doubled until a count
+    misses (a closed loop never diverges, but its queue grows with the users), or, when that
+    count misses already, down to one user."""
     assert search.workload.users is not None
-    start = search.workload.users
-    lo_p = search.probe(1)
-    if not lo_p.met:
-        raise _no_load_meets(lo_p, "number of users", search.slos)
-    lo, hi = 1, 0
-    hi_p: _Probe | None = None
-    guess = max(2, start)
-    while hi == 0:  # gallop up from the user's guess until a count misses
-        if guess > search.workload.users * 0 + 10_000_000:
-            break
-        p = search.probe(guess)
-        if p.met:
-            lo, lo_p = guess, p
-            guess *= 2
-        else:
-            hi, hi_p = guess, p
+    guess = search.workload.users
+    first = search.probe(guess)
+    lo, lo_p, hi, hi_p = 0, first, 0, first
+    if first.met:
+        lo = guess
+        while hi == 0:
+            if guess >= MAX_USERS:
+                raise InvalidInputError(
+                    f"every number of users up to {MAX_USERS:,} meets the SLOs (a bound on work)"
+                )
+            guess = min(2 * guess, MAX_USERS)
+            p = search.probe(guess)
+            if p.met:
+                lo, lo_p = guess, p
+            else:
+                hi, hi_p = guess, p
+    else:
+        hi = guess
+        if guess > 1:
+            lo_p = search.probe(1)
+        if not lo_p.met or guess == 1:
+            raise _no_load_meets(lo_p, "number of users", search.slos)
+        lo = 1
     while hi - lo > max(1, math.floor(lo * tol)):
         mid = (lo + hi) // 2
         p = search.probe(mid)
