@@ -43,6 +43,7 @@ from canserve.sim import SimResult, simulate
 from canserve.sim.api import saturation_throughput
 from canserve.sim.capacity import slo_capacity
 from canserve.sim.workload import Workload
+from canserve.units import format_bytes
 from canserve.validation import MAX_REPLICAS
 
 __all__ = [
@@ -231,10 +232,10 @@ def _size_layout(
     tpot_cap = req.tpot_cap_s
     cap = replica_capacity(cfg, prompt=req.prompt, output=req.output, tpot_target_s=tpot_cap)
     if cap.batch == 0:
-        per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
+        per_gpu = format_bytes(cap.memory.per_gpu["weights_bytes"], "GB", 1)
         raise InvalidInputError(
-            f"does not fit: {per_gpu:,.1f} GB of weights per GPU with {req.headroom:.0%} "
-            f"headroom on {gpu.memory_bytes / 1e9:,.1f} GB"
+            f"does not fit: {per_gpu} of weights per GPU with {req.headroom:.0%} "
+            f"headroom on {format_bytes(gpu.memory_bytes, 'GB', 1)}"
         )
     if tpot_cap is not None and cap.tpot_s > tpot_cap:
         raise InvalidInputError(

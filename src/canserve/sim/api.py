@@ -30,6 +30,7 @@ from canserve.sim.workload import (
     parse_length,
     read_trace,
 )
+from canserve.units import format_bytes
 from canserve.validation import check_float, check_int
 
 __all__ = [
@@ -140,7 +141,7 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
     if capacity < 1:
         raise InvalidInputError(
             f"{spec.model_id} leaves no room for a KV cache on {device.id} x{cfg.tp}: "
-            f"{budget / 1e9:.1f} GB after weights and overheads"
+            f"{format_bytes(budget, 'GB', 1)} after weights and overheads"
         )
     block = fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1
     if capacity - block < model_len:  # one sequence alone must fit, with its block of slack
