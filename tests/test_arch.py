@@ -16,7 +16,7 @@ CATALOG = {m.file.removesuffix(".json"): m for m in list_models()}
 
 def test_every_shipped_config_has_a_golden_count():
     assert set(CATALOG) == set(GOLDEN)
-    assert len(CATALOG) == 87
+    assert len(CATALOG) == 89
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -343,3 +343,13 @@ def test_bad_config_files(tmp_path, text, message):
     path.write_bytes(text.encode("latin-1"))
     with pytest.raises(ConfigError, match=message):
         read_config_file(path)
+
+
+def test_gemma3_hub_configs_take_gemma3_text_config_defaults():
+    # Google's gemma-3-4b-it config.json names no heads, head_dim, vocab or context: the values
+    # are transformers' Gemma3TextConfig defaults (8 heads, 4 KV heads, head_dim 256, ...).
+    spec = get_model("gemma-3-4b")
+    assert (spec.num_attention_heads, spec.num_key_value_heads, spec.head_dim) == (8, 4, 256)
+    assert spec.vocab_size == 262208 and spec.max_position_embeddings == 131072
+    windows = [w for _, _, w in _kv_elements("gemma-3-27b")]
+    assert windows[:6] == [1024] * 5 + [None] and len(windows) == 62

@@ -303,3 +303,44 @@ def test_cli_plan_from_a_config_file_writes_a_report(tmp_path):
     assert "<svg" in page and "Targets and assumptions" in page and "vllm serve" in page
     assert "targets and assumptions:" in proc.stdout
     assert "latency: none" in proc.stdout  # no hidden target, printed as such
+
+
+def test_plan_proposes_pipeline_parallel_when_one_node_cannot_hold_the_model():
+    """405B in bf16 needs more than one 8 x H100 node: the planner used to reject every
+    pipeline-parallel layout ("not simulated"); now tp 8 x pp 2 across two instances."""
+    req = Requirements(prompt=512, output=256, rate=1, slos=slo("ttft_p95=5s,tpot_p99=200ms"))
+    result = plan_deployment(get_model("llama-3.1-405b"), req, gpus=["H100"], quants=["bf16"])
+    assert result.plans, result.notes
+    plan = result.plans[0]
+    assert (plan.tensor_parallel_size, plan.pipeline_parallel_size) == (8, 2)
+    assert plan.instances == 2 and plan.price["instances_per_replica"] == 2
+    assert "--pipeline-parallel-size 2" in plan.vllm_command
+    assert plan.load["capacity_source"].startswith("steady-state SLO capacity")
+    assert not any("not simulated" in r["reason"] for r in result.rejected)
+
+
+def test_capacity_is_the_steady_state_slo_capacity():
+    """The plan's capacity is the highest rate at which a long run meets its SLOs (times the
+    output): a long run at that rate meets them."""
+    req = Requirements(prompt=200, output=300, rate=1, slos=slo("ttft_p95=1s,tpot_p99=50ms"))
+    plan = plan_deployment(LLAMA_8B, req, gpus=["L40S"], quants=["bf16"], top=1).plans[0]
+    rate = plan.capacity_output_tokens_per_s / 300 / plan.replicas
+    cfg = serving_config(LLAMA_8B, gpu="L40S", max_num_seqs=plan.max_num_seqs)
+    w = plan_search.Workload("200", "300", rate=rate, requests=8000, seed=41)
+    res = plan_search.simulate(cfg, w, "ttft_p95=1s,tpot_p99=50ms", warmup_s=0.2 * 8000 / rate)
+    assert res.stable and all(s["met"] for s in res.slo), res.slo
+
+
+def test_plan_holds_its_traffic_in_a_long_run():
+    """45 requests/s of 512/256 on H100s with TTFT P95 1 s (one replica sustains ~32 in steady
+    state): the plan's capacity covers the load, and a long run of each replica's share meets
+    the SLO."""
+    req = Requirements(prompt=512, output=256, rate=45, slos=slo("ttft_p95=1s"))
+    plan = plan_deployment(LLAMA_8B, req, gpus=["H100"], quants=["bf16"], top=1).plans[0]
+    assert plan.replicas >= 2
+    assert plan.capacity_output_tokens_per_s >= 45 * 256
+    share = 45 / plan.replicas
+    cfg = serving_config(LLAMA_8B, gpu="H100", max_num_seqs=plan.max_num_seqs)
+    w = plan_search.Workload("512", "256", rate=share, requests=20_000, seed=43)
+    res = plan_search.simulate(cfg, w, "ttft_p95=1s", warmup_s=0.2 * 20_000 / share)
+    assert res.stable and all(s["met"] for s in res.slo), res.slo

@@ -28,3 +28,14 @@ def test_headline_case_figures():
     assert est.kv_bytes_per_token == 80 * 8 * 128 * 2 * 2  # the README's own derivation
     assert est.max_concurrent_sequences == _figure(r"One A100-80GB holds (\d+) such sequences")
     assert not est.fits
+
+
+def test_find_max_rate_example_figures():
+    from canserve import Workload
+    from canserve.sim.capacity import slo_capacity
+
+    cfg = serving_config(get_model("llama-3.1-8b"), gpu="L40S")
+    cap = slo_capacity(cfg, Workload(rate=1.0), "ttft_p95=500ms,tpot_p99=40ms")
+    assert round(cap.value, 2) == _figure(r"tpot_p99=40ms` answers ([\d.]+) requests/s")
+    assert cap.bracket[1] is not None
+    assert round(cap.bracket[1], 2) == _figure(r"requests/s \(missed at ([\d.]+)\)")

@@ -168,12 +168,42 @@ def test_openapi_and_docs_are_served():
     assert "/api/memory" in client.get("/api/docs").text
 
 
-def test_page_and_assets_are_local():
-    page = client.get("/").text
-    assert '<script src="/static/app.js">' in page and "http" not in page.split("<footer>")[0]
-    assert client.get("/static/app.js").status_code == 200
-    assert client.get("/static/plotly.min.js").status_code == 200
+def test_page_and_assets_are_local_compressed_and_cached():
+    r = client.get("/")
+    page = r.text
+    assert '<script src="/static/app.js?v=' in page and " defer>" in page  # no blocking script
+    assert "plotly" not in page and "http" not in page.split("<footer>")[0]
+    assert r.headers["content-encoding"] == "gzip" and r.headers["cache-control"] == "no-cache"
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and js.headers["content-encoding"] == "gzip"
+    assert "immutable" in js.headers["cache-control"] and js.headers["etag"]
+    again = client.get("/static/app.js", headers={"if-none-match": js.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    plain = client.get("/static/style.css", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text.startswith("*")
     assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/plotly.min.js").status_code == 404
+
+
+def test_head_is_answered():
+    for path in ("/", "/api/health", "/static/app.js"):
+        r = client.head(path)
+        assert r.status_code == 200, path
+        assert r.content == b""
+
+
+def test_api_answers_are_not_cached_and_gzipped_when_asked():
+    body = dict(model="llama-3.1-8b", gpu="H100", sweep=[1, 2, 4, 8, 16, 32])
+    r = client.post("/api/perf", json=body, headers={"accept-encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.headers["cache-control"] == "no-store" and len(r.json()) == 6
+
+
+def test_model_search_takes_words_as_people_write_them():
+    rows = client.get("/api/models/search", params={"q": "Llama 3.1 70B"}).json()
+    assert rows[0]["id"] == "meta-llama/Meta-Llama-3.1-70B"
+    assert client.get("/api/models/search", params={"q": "zzzz-no-such"}).json() == []
+    assert client.get("/api/models/search", params={"q": "x" * 10_000}).json() == []
 
 
 def test_impossible_plan_explains_itself():

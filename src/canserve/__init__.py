@@ -36,7 +36,7 @@ from canserve.memory import MemoryEstimate, estimate_memory
 from canserve.perf import PerfEstimate, estimate_perf, load_calibration, sweep_batch
 from canserve.plan import Plan, PlanResult, Requirements, plan_deployment
 from canserve.serving import ServingConfig, serving_config
-from canserve.sim import SimResult, find_max_rate, simulate
+from canserve.sim import Capacity, SimResult, find_max_rate, simulate, slo_capacity
 from canserve.sim.workload import Workload
 from canserve.weights import weights_breakdown
 
@@ -45,6 +45,7 @@ __version__ = "0.2.0"
 __all__ = [
     "GPU",
     "CanserveError",
+    "Capacity",
     "CatalogError",
     "ConfigError",
     "CostEstimate",
@@ -87,6 +88,7 @@ __all__ = [
     "replica_capacity",
     "serving_config",
     "simulate",
+    "slo_capacity",
     "spec_from_config",
     "sweep_batch",
     "weights_breakdown",

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from canserve.errors import InvalidInputError
 from canserve.serving import DEFAULT_HEADROOM, DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
+from canserve.sim.api import DEFAULT_MAX_SIM_REQUESTS, MAX_SIM_REQUESTS
 from canserve.sim.metrics import parse_slos
 from canserve.sim.workload import (
     MAX_CV,
@@ -186,11 +187,19 @@ class PerfQuery(ServingOptions):
 class SimulateQuery(ServingOptions, TrafficOptions):
     static: bool = False  # static batching instead of continuous
     lb: str = "least-loaded"  # or round-robin
-    find_max_rate: bool = False
+    find_max_rate: bool = False  # the steady-state capacity (rate, or users with users=N)
+    warmup_s: float = 0.0  # statistics leave out requests arriving before this
+    max_sim_requests: int = DEFAULT_MAX_SIM_REQUESTS  # a bound on work
 
     def check(self) -> None:
         super().check()
         self.check_traffic()
+        check_float("warmup_s", self.warmup_s, 0.0, MAX_DURATION_S)
+        check_int("max_sim_requests", self.max_sim_requests, 1, MAX_SIM_REQUESTS)
+        if self.find_max_rate and self.trace is not None:
+            raise InvalidInputError(
+                "find_max_rate draws its own arrivals: give rate or users, not a trace"
+            )
         if self.lb not in ("least-loaded", "round-robin"):
             raise InvalidInputError(f"lb must be least-loaded or round-robin, got {self.lb!r}")
         if self.find_max_rate and not self.slo:

@@ -17,7 +17,7 @@ from canserve.bench.compare import calibrate, compare, write_calibration
 from canserve.bench.summary import load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
-from canserve.catalog.models import get_model, list_models
+from canserve.catalog.models import CatalogModel, get_model, list_models, search_models
 from canserve.catalog.prices import has_purchase_price, offerings, price_layout, purchase_price
 from canserve.economics import CostEstimate, HiddenCosts, default_hidden_costs, estimate_cost
 from canserve.errors import CanserveError, InvalidInputError
@@ -36,7 +36,8 @@ from canserve.queries import (
     SimulateQuery,
 )
 from canserve.serving import ServingConfig, serving_config
-from canserve.sim import SimResult, find_max_rate, simulate
+from canserve.sim import SimResult, simulate
+from canserve.sim.capacity import Capacity, slo_capacity
 from canserve.sim.metrics import parse_slos
 from canserve.sim.workload import Workload
 from canserve.validation import split_names
@@ -56,6 +57,7 @@ __all__ = [
     "run_perf",
     "run_plan",
     "run_simulate",
+    "search_model_rows",
     "serving_from",
 ]
 
@@ -127,11 +129,16 @@ def run_perf(query: PerfQuery, spec: ModelSpec | None = None) -> list[PerfEstima
 class SimulateReport:
     result: SimResult
     max_rate_requests_per_s: float | None = None
+    capacity: Capacity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()
         if self.max_rate_requests_per_s is not None:
             data["max_rate_requests_per_s"] = self.max_rate_requests_per_s
+        if self.capacity is not None:
+            data["capacity"] = self.capacity.to_dict()
+            if self.capacity.max_users is not None:
+                data["max_users"] = self.capacity.max_users
         return data
 
 
@@ -140,7 +147,7 @@ def workload_of(query: SimulateQuery, *, rate: float | None = None) -> Workload:
         prompt=str(query.prompt),
         output=str(query.output),
         rate=rate if rate is not None else query.rate,
-        users=query.users,
+        users=query.users if rate is None else None,
         think_s=query.think_s,
         cv=query.cv,
         trace=query.trace,
@@ -151,21 +158,31 @@ def workload_of(query: SimulateQuery, *, rate: float | None = None) -> Workload:
 
 
 def run_simulate(query: SimulateQuery, spec: ModelSpec | None = None) -> SimulateReport:
-    """``canserve simulate``: a run, or (``find_max_rate``) the search for the highest rate."""
+    """``canserve simulate``: a run, or (``find_max_rate``) the steady-state capacity: the
+    highest rate, or with ``users`` the most users, meeting every SLO in a long run."""
     cfg = serving_from(query, resolve_model(query, spec))
     static = True if query.static else None
     if query.find_max_rate:
         assert query.slo is not None
-        rate, result = find_max_rate(
+        traffic = workload_of(query, rate=None if query.users is not None else 1.0)
+        cap = slo_capacity(
             cfg,
-            workload_of(query, rate=1.0),
+            traffic,
             query.slo,
             static_batching=static,
             load_balancer=query.lb,
+            max_sim_requests=query.max_sim_requests,
         )
-        return SimulateReport(result, rate)
+        assert cap.result is not None
+        return SimulateReport(cap.result, cap.max_rate_requests_per_s, cap)
     result = simulate(
-        cfg, workload_of(query), query.slo, static_batching=static, load_balancer=query.lb
+        cfg,
+        workload_of(query),
+        query.slo,
+        static_batching=static,
+        load_balancer=query.lb,
+        max_sim_requests=query.max_sim_requests,
+        warmup_s=query.warmup_s,
     )
     return SimulateReport(result)
 
@@ -432,27 +449,34 @@ def _matches(text: str, needle: str | None) -> bool:
     return needle is None or needle.lower() in text.lower()
 
 
+def _model_row(m: CatalogModel) -> dict[str, Any]:
+    s = m.spec
+    return dict(
+        id=m.id,
+        aliases=list(m.aliases),
+        other_ids=list(m.other_ids),
+        model_type=s.model_type,
+        params_total=s.params_total,
+        params_active=s.params_active,
+        num_hidden_layers=s.num_hidden_layers,
+        max_position_embeddings=s.max_position_embeddings,
+        checkpoint_quantization=s.checkpoint_quantization,
+        source=m.source,
+    )
+
+
 def model_rows(needle: str | None = None) -> list[dict[str, Any]]:
-    rows = []
-    for m in list_models():
-        if not _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle):
-            continue
-        s = m.spec
-        rows.append(
-            dict(
-                id=m.id,
-                aliases=list(m.aliases),
-                other_ids=list(m.other_ids),
-                model_type=s.model_type,
-                params_total=s.params_total,
-                params_active=s.params_active,
-                num_hidden_layers=s.num_hidden_layers,
-                max_position_embeddings=s.max_position_embeddings,
-                checkpoint_quantization=s.checkpoint_quantization,
-                source=m.source,
-            )
-        )
-    return rows
+    return [
+        _model_row(m)
+        for m in list_models()
+        if _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle)
+    ]
+
+
+def search_model_rows(query: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Rows of :func:`~canserve.catalog.models.search_models` (words, best first): what a
+    model picker offers for ``"Llama 3.1 70B"``."""
+    return [_model_row(m) for m in search_models(query, limit)]
 
 
 def _gpu_row(g: GPU) -> dict[str, Any]:

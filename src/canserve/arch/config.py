@@ -34,6 +34,27 @@ _NOT_DECODERS = {
 # Outer keys a text_config inherits when it does not set them itself.
 _INHERITED = ("tie_word_embeddings", "torch_dtype", "dtype")
 _MTP_FIELDS = ("num_nextn_predict_layers", "mtp_num_hidden_layers", "num_mtp_modules")
+# transformers' defaults of a config class, for configs that rely on them: Google publishes the
+# Gemma 3 4B/12B/27B config.json with only the fields that differ from Gemma3TextConfig's.
+# Values: transformers 5.24.0 Gemma3TextConfig() (checked 2026-12-04; rope_theta is its full-
+# attention layers' value).
+_CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+        "query_pre_attn_scalar": 256,
+        "sliding_window": 4096,
+        "rope_theta": 1_000_000.0,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": True,
+    },
+}
 
 
 def _read_json(p: Path) -> Any:
@@ -149,6 +170,7 @@ def spec_from_config(
         raise ConfigError(f"{source}: a config.json must hold a JSON object")
     text = _text_config(raw, source)
     model_type = _model_type(raw, text, source)
+    text = {**_CLASS_DEFAULTS.get(model_type, {}), **text}
     f = Fields(text, source)
     built, notes = _build(model_type, f)
     tensors = tuple(built.tensors)

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from canserve.catalog.gpus import GPU
+from canserve.units import GIB
 
 __all__ = ["cpu_profile", "probe_cpu"]
 
@@ -35,7 +36,7 @@ def _total_memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 * 2**30
+        return 16 * GIB
 
 
 def probe_cpu(repeats: int = 5) -> dict[str, float | str]:

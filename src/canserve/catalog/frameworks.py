@@ -10,6 +10,7 @@ from typing import Any
 from canserve.catalog.index import NameIndex
 from canserve.catalog.loader import load_rows
 from canserve.errors import UnknownFrameworkError
+from canserve.units import GIB
 
 __all__ = ["Framework", "UnknownFrameworkError", "get_framework", "list_frameworks"]
 
@@ -52,7 +53,7 @@ class Framework:
     def batch_defaults(self, gpu_memory_bytes: int, gpu_id: str) -> tuple[int, int]:
         """(max_num_seqs, max_num_batched_tokens) the engine picks for a GPU, serving mode."""
         for d in self.row.get("defaults", ()):
-            big = gpu_memory_bytes >= 70 * 2**30 and "a100" not in gpu_id.lower()
+            big = gpu_memory_bytes >= 70 * GIB and "a100" not in gpu_id.lower()
             if d["usage"].startswith("vllm serve") and ("not contain" in d["condition"]) == big:
                 return int(d["max_num_seqs"]), int(d["max_num_batched_tokens"])
         return self.default_max_num_seqs, self.default_max_num_batched_tokens

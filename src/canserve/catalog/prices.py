@@ -60,16 +60,20 @@ class CloudPrice:
 @dataclass(frozen=True)
 class InstancePrice:
     """A layout priced on real instances: ``instances`` x ``offering``, each holding
-    ``replicas_per_instance`` replicas of ``gpus_per_replica`` GPUs."""
+    ``replicas_per_instance`` replicas of ``gpus_per_replica`` GPUs, or (a pipeline-parallel
+    replica across nodes) each replica spanning ``instances_per_replica`` whole instances."""
 
     offering: CloudPrice
     spot: bool
     gpus_per_replica: int
     replicas_per_instance: int
     instances: int
+    instances_per_replica: int = 1
 
     @property
     def replicas(self) -> int:
+        if self.instances_per_replica > 1:
+            return self.instances // self.instances_per_replica
         return self.instances * self.replicas_per_instance
 
     @property
@@ -88,6 +92,7 @@ class InstancePrice:
             gpus_per_instance=o.gpus_per_instance,
             instances=self.instances,
             replicas_per_instance=self.replicas_per_instance,
+            instances_per_replica=self.instances_per_replica,
             spot=self.spot,
             usd_per_gpu_hour=o.rate(self.spot),
             usd_per_instance_hour=o.usd_per_instance_hour(self.spot),
@@ -182,10 +187,13 @@ def price_layout(
     cloud: str | None = None,
     spot: bool = False,
     max_gpus: int | None = None,
+    span_instances: bool = False,
 ) -> InstancePrice:
     """The cheapest whole instances that hold ``replicas`` replicas of ``gpus_per_replica`` GPUs
-    (a replica never spans instances), within ``max_gpus`` GPUs in all. The instances' spare GPU
-    slots run more replicas (they are paid for). Raises InvalidInputError saying why none does.
+    (a replica never spans instances, unless ``span_instances``: a pipeline-parallel replica
+    may take several whole instances, one or more stages on each), within ``max_gpus`` GPUs in
+    all. The instances' spare GPU slots run more replicas (they are paid for). Raises
+    InvalidInputError saying why none does.
     """
     shapes = offerings(gpu_id, cloud, spot)
     if not shapes:
@@ -193,11 +201,15 @@ def price_layout(
     best: InstancePrice | None = None
     for shape in shapes:
         if shape.gpus_per_instance < gpus_per_replica:
-            continue
-        per_instance = shape.gpus_per_instance // gpus_per_replica
-        option = InstancePrice(
-            shape, spot, gpus_per_replica, per_instance, math.ceil(replicas / per_instance)
-        )
+            if not span_instances or gpus_per_replica % shape.gpus_per_instance:
+                continue
+            span = gpus_per_replica // shape.gpus_per_instance
+            option = InstancePrice(shape, spot, gpus_per_replica, 0, replicas * span, span)
+        else:
+            per_instance = shape.gpus_per_instance // gpus_per_replica
+            option = InstancePrice(
+                shape, spot, gpus_per_replica, per_instance, math.ceil(replicas / per_instance)
+            )
         if max_gpus is not None and option.gpu_count > max_gpus:
             continue
         if best is None or (option.usd_per_hour, option.gpu_count) < (
@@ -212,7 +224,8 @@ def price_layout(
         raise InvalidInputError(
             f"no {gpu_id} instance with {gpus_per_replica} GPUs"
             + (f" on {cloud}" if cloud else "")
-            + f" (largest sold: {largest})"
+            + f" (largest sold: {largest}"
+            + (", and the stages do not fill whole instances)" if span_instances else ")")
         )
     raise InvalidInputError(
         f"{replicas} replica(s) of {gpus_per_replica} x {gpu_id} need more than "

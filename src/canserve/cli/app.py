@@ -31,7 +31,9 @@ from canserve.queries import (
     ServingOptions,
     SimulateQuery,
 )
+from canserve.sim.api import DEFAULT_MAX_SIM_REQUESTS
 from canserve.units import GB, TB
+from canserve.validation import check_float, check_optional_int
 
 __all__ = ["app", "main", "run"]
 
@@ -263,6 +265,7 @@ def simulate(
     quant: o.Quant = None,
     kv_dtype: o.KvDtype = "auto",
     tp: o.Tp = None,
+    pp: o.Pp = 1,
     replicas: o.Replicas = None,
     framework: o.Framework = "vllm",
     rate: Annotated[float | None, typer.Option(help="Open loop: requests per second.")] = None,
@@ -286,8 +289,22 @@ def simulate(
     static: Annotated[bool, typer.Option("--static", help="Static batching instead.")] = False,
     lb: Annotated[str, typer.Option(help="least-loaded or round-robin.")] = "least-loaded",
     find_max_rate: Annotated[
-        bool, typer.Option("--find-max-rate", help="Search the highest rate meeting --slo.")
+        bool,
+        typer.Option(
+            "--find-max-rate",
+            help="Steady-state capacity: the highest rate (with --users: the most users) at "
+            "which a long run meets every --slo. --requests/--duration-s fix each probe's "
+            "length (default: until the percentiles converge).",
+        ),
     ] = False,
+    warmup_s: Annotated[
+        float,
+        typer.Option(help="Leave requests arriving in the first S seconds out of the statistics."),
+    ] = 0.0,
+    max_sim_requests: Annotated[
+        int,
+        typer.Option(help="Most requests to simulate (a bound on work; raise it for long runs)."),
+    ] = DEFAULT_MAX_SIM_REQUESTS,
     calibration: o.Calibration = None,
     plot_cdf: Annotated[Path | None, typer.Option(help="Latency CDF plot (PNG/SVG).")] = None,
     plot_timeline: Annotated[
@@ -304,6 +321,7 @@ def simulate(
             gpu=gpu,
             gpus=gpus,
             tp=tp,
+            pp=pp,
             replicas=replicas,
             quant=quant,
             kv_dtype=kv_dtype,
@@ -327,6 +345,8 @@ def simulate(
         static=static,
         lb=lb,
         find_max_rate=find_max_rate,
+        warmup_s=warmup_s,
+        max_sim_requests=max_sim_requests,
     )
     report = services.run_simulate(query, _spec(model, config, hub, gguf))
     if plot_cdf is not None or plot_timeline is not None:
@@ -847,18 +867,43 @@ def probe_cpu(as_json: o.Json = False) -> None:
 def web(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes that compute (memory, perf, simulate, plan, cost); "
+            "default: one per CPU core. More workers use more cores."
+        ),
+    ] = None,
+    time_budget_s: Annotated[
+        float,
+        typer.Option(help="Seconds within which every request is answered or refused (503/422)."),
+    ] = 10.0,
 ) -> None:
     """Serve the web calculator and the HTTP API (GET / and /api/...)."""
     if not 1 <= port <= 65535:
         raise InvalidInputError(f"port must be between 1 and 65535, got {port}")
+    check_optional_int("workers", workers, 1, 256)
+    check_float("time_budget_s", time_budget_s, 0.0, 3600.0, open_low=True)
     try:
         import uvicorn
 
         from canserve.web.app import create_app
+        from canserve.web.pool import PoolSettings, default_workers
     except ImportError:
         raise InvalidInputError("the web calculator needs: pip install 'canserve[web]'") from None
-    out.print(f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs)")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    settings = PoolSettings(workers=workers or default_workers(), time_budget_s=time_budget_s)
+    out.print(
+        f"canserve web calculator on http://{host}:{port}/ (API docs: /api/docs; "
+        f"{settings.workers} workers, {time_budget_s:g} s time budget)"
+    )
+    # SIGTERM/Ctrl-C: stop accepting, give running requests 2 s, then stop the workers
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
 
 
 def _version(value: bool) -> None:
@@ -892,12 +937,16 @@ def run(argv: list[str]) -> int:
     try:
         app(args=argv or ["--help"], prog_name="canserve", standalone_mode=False)
     except CanserveError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {_one_line(str(exc))}\n")
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written
+        name = _one_line(str(exc.filename), 200) if exc.filename is not None else "a file"
+        sys.stderr.write(f"error: {name}: {exc.strerror or exc}\n")
         return 2
     except typer.TyperException as exc:  # usage errors: bad flag, wrong type, missing value
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        sys.stderr.write(f"error: {message} (see: canserve --help)\n")
+        sys.stderr.write(f"error: {_one_line(message)} (see: canserve --help)\n")
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -905,6 +954,12 @@ def run(argv: list[str]) -> int:
         sys.stderr.write("aborted\n")
         return 130
     return 0
+
+
+def _one_line(message: str, limit: int = 500) -> str:
+    """An error message as one line of at most ``limit`` characters (echoed input is cut)."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 20] + f"... ({len(flat)} chars)"
 
 
 def main() -> None:

@@ -176,12 +176,25 @@ def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
 
 def print_sim(d: dict[str, Any]) -> None:
     out.print(
-        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}) · "
+        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}"
+        + (f", pp {d['pipeline_parallel_size']}" if d.get("pipeline_parallel_size", 1) > 1 else "")
+        + ") · "
         f"{d['framework']} {d['scheduler']} batching · {d['requests']:,} requests in "
         f"{d['duration_s']:,.1f} s"
     )
-    if "max_rate_requests_per_s" in d:
+    cap = d.get("capacity")
+    if cap is not None:
+        _print_capacity(cap)
+    elif "max_rate_requests_per_s" in d:
         out.print(f"highest rate meeting the SLOs: {d['max_rate_requests_per_s']:.2f} requests/s")
+    if not d.get("stable", True):
+        out.print(
+            f"[red]unstable[/red]: {d['offered_rate_requests_per_s']:,.3g} requests/s arrive but "
+            f"the deployment keeps up with {d['saturation_throughput_requests_per_s']:,.3g} "
+            "requests/s: the queue grows without bound, so latency percentiles depend only on "
+            "the run's length (not shown; --json has them)"
+        )
+        return
     table = Table()
     table.add_column("latency")
     for col in ("p50", "p90", "p95", "p99", "mean"):
@@ -209,6 +222,27 @@ def print_sim(d: dict[str, Any]) -> None:
         out.print(f"goodput (requests meeting every SLO): {d['goodput']:.1%}")
     for note in d["notes"]:
         out.print(f"note: {note}", style="dim")
+
+
+def _print_capacity(cap: dict[str, Any]) -> None:
+    """The steady-state capacity line and how far to trust it."""
+    high = cap["bracket"][1]
+    if cap["mode"] == "users":
+        answer = f"most users meeting the SLOs in steady state: {cap['max_users']:,}"
+        above = f"{high:,.0f} users" if high is not None else "none found"
+    else:
+        answer = (
+            f"highest steady-state rate meeting the SLOs: {cap['max_rate_requests_per_s']:.2f} "
+            "requests/s"
+        )
+        above = f"{high:.2f} requests/s" if high is not None else "none found"
+    trust = "converged" if cap["converged"] else "[yellow]not converged[/yellow]"
+    out.print(answer)
+    out.print(
+        f"  missed at {above} ({cap['limiting_slo'] or '-'}) · {trust} (halves within "
+        f"{cap['spread']:.0%}) · {cap['probes']} runs, {cap['simulated_requests']:,} requests · "
+        f"throughput under overload {cap['saturation_throughput_requests_per_s']:.2f} requests/s"
+    )
 
 
 def usd(value: float) -> str:

@@ -62,8 +62,10 @@ __all__ = [
     "Step",
     "StepTime",
     "attention_time",
+    "causal_pairs",
     "experts_time",
     "gemm_time",
+    "prefill_pair_seconds",
     "step_time",
 ]
 
@@ -356,6 +358,28 @@ def _pairs_upto(n: int, window: int | None) -> float:
 def _pairs(offset: int, tokens: int, window: int | None) -> float:
     """Query-key pairs of ``tokens`` causal queries at positions ``offset+1 .. offset+tokens``."""
     return _pairs_upto(offset + tokens, window) - _pairs_upto(offset, window)
+
+
+def causal_pairs(offset: int, tokens: int, window: int | None) -> float:
+    """Query-key pairs of a prefill chunk of ``tokens`` causal queries after ``offset`` tokens
+    of its prompt, each query seeing at most ``window`` keys (None: all)."""
+    return _pairs(offset, tokens, window)
+
+
+def prefill_pair_seconds(
+    spec: ModelSpec, hw: Hardware, cal: Calibration, framework: str
+) -> tuple[tuple[int | None, float], ...]:
+    """Per window (None: global), the seconds one query-key pair of prefill attention adds to
+    a step on one GPU: the compute term of :func:`attention_time` (its FLOPs at
+    ``attn_flops_fraction`` of the bf16 peak), slowed as :func:`step_time` slows compute for a
+    framework whose kernels are slower. ``sum(s * causal_pairs(o, t, w))`` over the windows is
+    a chunk's prefill attention time, so the simulator can price each sequence's chunk at its
+    own offset."""
+    k = cal.kernels_for(hw.gpu.id)
+    fw = cal.framework(framework)
+    peak = hw.flops("bf16") * k.attn_flops_fraction
+    slower = fw.compute_fraction if fw.compute_fraction < 1.0 else 1.0
+    return tuple((w, per_pair / (peak * slower)) for w, per_pair in attention_groups(spec, hw.tp))
 
 
 def _activation_elements(spec: ModelSpec, tp: int) -> float:

@@ -17,6 +17,7 @@ from canserve.capacity import ReplicaCapacity
 from canserve.catalog.gpus import GPU
 from canserve.plan.requirements import SATURATION_HEADROOM, UTILIZATION_TARGET
 from canserve.sim import SimResult
+from canserve.units import format_bytes
 
 if TYPE_CHECKING:
     from canserve.plan.requirements import Requirements
@@ -68,9 +69,9 @@ def _memory_items(cap: ReplicaCapacity, gpu: GPU, lengths: Lengths) -> list[dict
     all_fit = lengths.sequences_at_max_len >= cap.batch
     return [
         _item(
-            "Model loads with 20% VRAM headroom",
+            f"Model loads with {mem.headroom:.0%} VRAM headroom",
             "pass" if mem.fits else "fail",
-            f"{used:.0%} of {gpu.memory_bytes / 1e9:,.1f} GB per GPU at the planned batch "
+            f"{used:.0%} of {format_bytes(gpu.memory_bytes, 'GB', 1)} per GPU at the planned batch "
             f"(limit {1 - mem.headroom:.0%})",
         ),
         _item(

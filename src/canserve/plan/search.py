@@ -7,9 +7,11 @@ are sold, confirmed by simulation. :func:`plan_deployment` runs five named steps
    price of the whole instances that hold them (:func:`~canserve.catalog.prices.price_layout`).
 2. :func:`apply_budget` -- layouts above ``budget_usd_per_hour`` drop out, each listed.
 3. :func:`order_candidates` -- cheapest first, or expected-fastest first for ``rank="latency"``.
-4. :func:`confirm_finalists` -- simulate the leading candidates at peak; a candidate that misses
-   a target gets another replica (twice at most) or is rejected with the numbers; each plan gets
-   its load check (served load against steady-state capacity), checklist and commands.
+4. :func:`confirm_finalists` -- simulate the leading candidates at peak (pipeline-parallel
+   layouts too: the simulator runs their micro-batches); a candidate that misses a target gets
+   another replica (twice at most) or is rejected with the numbers; each plan gets its load
+   check (served load against the steady-state SLO capacity, :func:`steady_capacity`),
+   checklist and commands.
 5. :func:`plan_notes` -- what the reader must know about the result.
 
 Every configuration that drops out says why. The work is bounded before it starts
@@ -38,7 +40,10 @@ from canserve.plan.deployable import deployment_of, plan_lengths, weights_of
 from canserve.plan.requirements import Requirements
 from canserve.serving import ServingConfig, default_quant, serving_config
 from canserve.sim import SimResult, simulate
+from canserve.sim.api import saturation_throughput
+from canserve.sim.capacity import slo_capacity
 from canserve.sim.workload import Workload
+from canserve.units import format_bytes
 from canserve.validation import MAX_REPLICAS
 
 __all__ = [
@@ -55,7 +60,8 @@ LAYOUTS = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2))  # (tensor, pipeline) paralle
 MAX_SEARCH_LAYOUTS = 2000  # ~2.5 ms each: a search stays within seconds (a bound on work)
 MAX_SIM_REPLICAS = 4  # larger fleets are simulated as a slice carrying its share of the traffic
 MAX_SIM_REQUESTS = 8000  # requests per simulation (a bound on work)
-SATURATING_USERS_PER_SEQ = 1.5  # closed-loop users per batch slot when measuring saturation
+CAPACITY_TOLERANCE = 0.05  # the planner's capacity search stops at a 5% bracket (faster)
+CAPACITY_MAX_SIM_REQUESTS = 300_000  # requests one plan's capacity search may simulate (work)
 
 
 @dataclass
@@ -129,6 +135,7 @@ class Candidate:
     cap: ReplicaCapacity
     lengths: Lengths
     price: InstancePrice
+    capacity: tuple[float, str] | None = None  # one replica's steady-state output tokens/s, how
 
     @property
     def gpu(self) -> GPU:
@@ -225,10 +232,10 @@ def _size_layout(
     tpot_cap = req.tpot_cap_s
     cap = replica_capacity(cfg, prompt=req.prompt, output=req.output, tpot_target_s=tpot_cap)
     if cap.batch == 0:
-        per_gpu = cap.memory.per_gpu["weights_bytes"] / 1e9
+        per_gpu = format_bytes(cap.memory.per_gpu["weights_bytes"], "GB", 1)
         raise InvalidInputError(
-            f"does not fit: {per_gpu:,.1f} GB of weights per GPU with {req.headroom:.0%} "
-            f"headroom on {gpu.memory_bytes / 1e9:,.1f} GB"
+            f"does not fit: {per_gpu} of weights per GPU with {req.headroom:.0%} "
+            f"headroom on {format_bytes(gpu.memory_bytes, 'GB', 1)}"
         )
     if tpot_cap is not None and cap.tpot_s > tpot_cap:
         raise InvalidInputError(
@@ -241,7 +248,13 @@ def _size_layout(
             f"needs {replicas:,} replicas (at most {MAX_REPLICAS:,}, a bound on work)"
         )
     price = price_layout(
-        gpu.id, tp * pp, replicas, cloud=opts.cloud, spot=opts.spot, max_gpus=opts.max_gpus
+        gpu.id,
+        tp * pp,
+        replicas,
+        cloud=opts.cloud,
+        spot=opts.spot,
+        max_gpus=opts.max_gpus,
+        span_instances=pp > 1,  # pipeline stages across nodes (tensor parallel within one)
     )
     return Candidate(cfg, cap, lengths, price)
 
@@ -362,28 +375,69 @@ def _served(req: Requirements, res: SimResult, factor: float) -> float:
     return req.users * factor * req.output / (res.e2e_s["mean"] + req.think_s)
 
 
-def saturation_capacity(
-    cand: Candidate, replicas: int, req: Requirements, opts: SearchOptions
-) -> float:
-    """Steady-state output tokens/s the deployment sustains flat out: a closed loop that keeps
-    every batch slot busy, by Little's law (tokens per request over the mean time in system)."""
-    users = math.ceil(SATURATING_USERS_PER_SEQ * cand.cap.batch * replicas)
-    res = _simulate(req, cand, replicas, opts, 1.0, users=users)
-    sim_users = math.ceil(users * min(replicas, MAX_SIM_REPLICAS) / replicas)
-    per_sim = sim_users * req.output / res.e2e_s["mean"]
-    return per_sim * replicas / min(replicas, MAX_SIM_REPLICAS)
+def steady_capacity(cand: Candidate, req: Requirements, opts: SearchOptions) -> tuple[float, str]:
+    """Output tokens/s the deployment sustains in steady state and how that was found (one
+    replica's, :func:`replica_steady_capacity`, computed once per candidate, x the replicas)."""
+    if cand.capacity is None:
+        cand.capacity = replica_steady_capacity(cand, req, opts)
+    per_replica, source = cand.capacity
+    return per_replica * cand.replicas, source
+
+
+def replica_steady_capacity(
+    cand: Candidate, req: Requirements, opts: SearchOptions
+) -> tuple[float, str]:
+    """Output tokens/s one replica sustains in steady state, and how that was found: one
+    replica's steady-state SLO capacity (:func:`~canserve.sim.capacity.slo_capacity`) in the
+    stated traffic's own terms -- the highest open-loop rate (``rate``) or the most users with
+    their think time (``users``, by Little's law: users x output / (mean e2e + think)) at which
+    a long run meets every SLO; without SLOs, the throughput one replica keeps up under
+    overload."""
+    cfg = cand.cfg.with_changes(
+        replicas=1, max_num_seqs=cand.cap.batch, max_model_len=cand.lengths.max_model_len
+    )
+    lengths = (str(req.prompt), str(req.output))
+    if req.users is not None:
+        start = max(1, math.ceil(req.users * req.peak_factor / cand.replicas))
+        traffic = Workload(*lengths, users=start, think_s=req.think_s, seed=opts.seed)
+    else:
+        traffic = Workload(*lengths, rate=1.0, seed=opts.seed)
+    if req.slos:
+        try:
+            cap = slo_capacity(
+                cfg,
+                traffic,
+                list(req.slos),
+                tolerance=CAPACITY_TOLERANCE,
+                max_sim_requests=CAPACITY_MAX_SIM_REQUESTS,
+            )
+        except InvalidInputError:
+            pass  # no load meets the SLOs on one replica, or the search is too large for the
+            # plan's budget: fall back to the overload throughput
+        else:
+            assert cap.result is not None
+            if cap.max_users is not None:
+                busy_s = cap.result.e2e_s["mean"] + req.think_s
+                per_replica = cap.max_users * req.output / busy_s
+            else:
+                assert cap.max_rate_requests_per_s is not None
+                per_replica = cap.max_rate_requests_per_s * req.output
+            return per_replica, "steady-state SLO capacity (simulated, long runs)"
+    _, tokens_per_s = saturation_throughput(cfg, traffic)
+    return tokens_per_s, "throughput under overload (simulated, steady state)"
 
 
 def _load_check(
     req: Requirements, cand: Candidate, replicas: int, peak: SimResult, opts: SearchOptions
 ) -> Load:
     stated = peak if req.peak_factor == 1 else _simulate(req, cand, replicas, opts, 1.0)
+    capacity, source = steady_capacity(cand, req, opts)
     return Load(
         served_output_tokens_per_s=_served(req, stated, 1.0),
         peak_output_tokens_per_s=_served(req, peak, req.peak_factor),
-        capacity_output_tokens_per_s=saturation_capacity(cand, replicas, req, opts),
+        capacity_output_tokens_per_s=capacity,
         required_output_tokens_per_s=req.required_output_tokens_per_s,
-        capacity_source="simulated at saturation, steady state (Little's law)",
+        capacity_source=source,
     )
 
 
@@ -396,6 +450,7 @@ def _with_replicas(cand: Candidate, replicas: int, opts: SearchOptions) -> Candi
         cloud=opts.cloud,
         spot=opts.spot,
         max_gpus=opts.max_gpus,
+        span_instances=cand.cfg.pp > 1,
     )
     return replace(cand, price=price)
 
@@ -403,25 +458,39 @@ def _with_replicas(cand: Candidate, replicas: int, opts: SearchOptions) -> Candi
 def _confirm(
     req: Requirements, cand: Candidate, opts: SearchOptions, rejected: list[dict[str, Any]]
 ) -> tuple[Candidate, SimResult] | None:
-    """Simulate at peak; on a miss add a replica (twice at most); None if it never meets."""
-    missed: list[dict[str, Any]] = []
+    """Simulate at peak and hold the peak load against the steady-state capacity; on a miss
+    add a replica (or as many as the capacity says; three tries); None if it never meets."""
+    missed: list[str] = []
     for _ in range(3):
         try:
             res = _simulate(req, cand, cand.replicas, opts, req.peak_factor)
+            capacity, _ = steady_capacity(cand, req, opts)
         except InvalidInputError as exc:
             rejected.append(_reject_cand(cand, f"not simulated: {exc}"))
             return None
-        missed = [s for s in res.slo if not s["met"]]
+        missed = [
+            f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s"
+            for s in res.slo
+            if not s["met"]
+        ]
+        peak = _served(req, res, req.peak_factor)
+        # with SLOs the capacity is the highest load meeting them in long runs (known to its
+        # bracket, CAPACITY_TOLERANCE); without, the checklist's load items report it
+        if req.slos and peak > capacity * (1 + CAPACITY_TOLERANCE):
+            missed.append(
+                f"misses steady-state capacity: {peak:,.0f} output tokens/s at peak > "
+                f"{capacity:,.0f} sustained with the SLOs met"
+            )
         if not missed:
             return cand, res
+        assert cand.capacity is not None
+        needed = math.ceil(peak / max(cand.capacity[0], 1e-9))
         try:
-            cand = _with_replicas(cand, cand.replicas + 1, opts)
+            cand = _with_replicas(cand, max(cand.replicas + 1, needed), opts)
         except CanserveError as exc:
             rejected.append(_reject_cand(cand, f"misses targets and cannot grow: {exc}"))
             return None
-    reason = "; ".join(
-        f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s" for s in missed
-    )
+    reason = "; ".join(missed)
     rejected.append(
         _reject_cand(cand, f"{reason} (simulated with up to {cand.replicas - 1} replicas)")
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from canserve.report.plots import _pyplot
+from canserve.units import gb
 
 if TYPE_CHECKING:
     from canserve.plan import PlanResult
@@ -34,13 +35,15 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def _memory_chart(plan: dict[str, Any]) -> str:
+def _memory_chart(plan: dict[str, Any], headroom: float) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 1.8), dpi=100)
-    used = plan["memory_per_gpu_bytes"] / 1e9
-    cap = plan["gpu_memory_bytes"] / 1e9
+    used = gb(plan["memory_per_gpu_bytes"])
+    cap = gb(plan["gpu_memory_bytes"])
     ax.barh([0], [used], color="tab:blue", label="planned use")
-    ax.axvline(cap * 0.8, color="tab:red", ls="--", label="80% (20% headroom)")
+    limit = 1 - headroom
+    label = f"{limit:.0%} ({headroom:.0%} headroom)"
+    ax.axvline(cap * limit, color="tab:red", ls="--", label=label)
     ax.set_xlim(0, cap)
     ax.set_yticks([])
     ax.set_xlabel(f"GB per GPU ({plan['gpu']}, {cap:,.0f} GB)")
@@ -146,7 +149,7 @@ def _plan_rows(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _plan_one(best: dict[str, Any], plans: list[dict[str, Any]]) -> list[str]:
+def _plan_one(best: dict[str, Any], plans: list[dict[str, Any]], headroom: float) -> list[str]:
     price = best["price"]
     parts = [
         "<h2>Plan 1</h2>",
@@ -155,7 +158,7 @@ def _plan_one(best: dict[str, Any], plans: list[dict[str, Any]]) -> list[str]:
         f"{html.escape(price['source_date'])}). max_model_len {best['max_model_len']:,}: "
         f"{html.escape(best['max_model_len_source'])}.</p>",
         "<div class='charts'>",
-        f"<div><h3>Memory per GPU</h3>{_memory_chart(best)}</div>",
+        f"<div><h3>Memory per GPU</h3>{_memory_chart(best, headroom)}</div>",
         f"<div><h3>Latency percentiles</h3>{_latency_chart(best)}</div>",
         f"<div><h3>Batch-size curve</h3>{_batch_chart(best)}</div>",
         f"<div><h3>Cost of the plans</h3>{_cost_chart(plans)}</div></div>",
@@ -195,7 +198,7 @@ def write_report(result: PlanResult, path: str | Path) -> Path:
     parts.append("<h2>Plans, cheapest first</h2>")
     parts.append(_table(rows, list(rows[0]) if rows else ["rank"]))
     if d["plans"]:
-        parts += _plan_one(d["plans"][0], d["plans"])
+        parts += _plan_one(d["plans"][0], d["plans"], d["requirements"]["headroom"])
     parts.append("<h2>Rejected configurations (sample)</h2>")
     parts.append(_table(d["rejected"], ["gpu", "quantization", "tensor_parallel_size", "reason"]))
     for note in d["notes"]:

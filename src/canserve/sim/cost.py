@@ -1,26 +1,52 @@
 """Step times for the simulator, from the performance model, cached for speed.
 
-A decode step of ``B`` sequences holding ``S`` KV tokens in total takes
-``base(B) + per_token(B) * S`` (linear in ``S``: the KV streaming term), with ``base`` and
-``per_token`` taken from :func:`canserve.perf.step.step_time` once per batch size. A step that
-also prefills a chunk of ``c`` tokens at prompt offset ``o`` takes the performance model's time
-for ``B + c`` tokens of GEMMs with the chunk's causal attention, plus the decodes' KV term. Both
-are cached on (batch, chunk bucket), so a million requests cost a few thousand model calls.
+A decode step of ``B`` sequences at contexts ``c_i`` takes
+``base(B) + s(B) * sum(c_i) + sum over windows w of s_w(B) * sum(min(c_i, w))``: the KV
+streaming term of the whole-context layers over the actual total context, and that of each
+sliding-window group over the contexts its window keeps. The slopes come from
+:func:`canserve.perf.step.step_time` (which iterates the KV layout groups) once per batch size:
+its time at equal contexts is piecewise linear with kinks at the windows, and the slope between
+two kinks is ``s`` plus the ``s_w`` of the windows not yet full.
+
+A step that also prefills chunks (sequence ``i``: ``t_i`` tokens after ``o_i`` already
+prefilled) is priced per sequence: the performance model's time for the GEMMs and small kernels
+of all ``B + sum t_i`` tokens (cached on the token count, in buckets of 16), plus each chunk's
+own causal attention at its own offset (:func:`~canserve.perf.step.prefill_pair_seconds` x
+:func:`~canserve.perf.step.causal_pairs`, exact, not cached), plus the decodes' KV term. A
+framework without CUDA graphs keeps its floor of CPU launches per layer. Static batching's
+prefill of ``n`` prompts padded to ``L`` tokens is ``n`` sequences of ``L``, not one of
+``n x L``.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from canserve.arch.spec import ModelSpec
 from canserve.catalog.quant import QuantFormat
+from canserve.kv import kv_layout
 from canserve.perf.calibration import Calibration
-from canserve.perf.step import Hardware, Step, step_time
+from canserve.perf.step import (
+    Hardware,
+    Step,
+    StepTime,
+    causal_pairs,
+    prefill_pair_seconds,
+    step_time,
+)
 
 __all__ = ["StepCost"]
 
-_CHUNK_BUCKET = 16  # tokens; prefill chunks are costed at the next multiple
-_OFFSET_BUCKET = 1024  # tokens; prompt offsets of later chunks likewise
+_CHUNK_BUCKET = 16  # tokens; a step's tokens are costed at the next multiple (GEMMs, kernels)
+_FINE_TOKENS = 1024  # above this many tokens in a step, at the next multiple of 64 (< 6% of
+_COARSE_BUCKET = 64  # a step's tokens, where GEMM time is nearly linear in them)
+# Batches up to this size price decode at their own mean context: with few sequences a split-KV
+# kernel (FlashDecoding) has fewer work items than SMs and its time is not linear in the
+# context (perf/step.py, _kv_splits: no splits once the work items fill 80% of the SMs, e.g.
+# 16 sequences x 8 KV heads on 132 SMs).
+SMALL_BATCH = 16
 
 
 @dataclass
@@ -34,10 +60,24 @@ class StepCost:
     framework: str
     cal: Calibration
     reference_context: int  # context at which the per-token KV slope is measured
-    _decode: dict[int, tuple[float, float]] = field(default_factory=dict)
-    _prefill: dict[tuple[int, int], float] = field(default_factory=dict)
+    _decode: dict[int, tuple[float, float, tuple[float, ...]]] = field(default_factory=dict)
+    _gemms: dict[int, float] = field(default_factory=dict)
+    _static: dict[tuple[int, int], float] = field(default_factory=dict)
+    _pair_s: tuple[tuple[int | None, float], ...] = ()
 
-    def _time(self, step: Step) -> float:
+    def __post_init__(self) -> None:
+        self._pair_s = prefill_pair_seconds(self.spec, self.hw, self.cal, self.framework)
+        layout = kv_layout(self.spec, self.hw.tp)
+        self.windows: tuple[int, ...] = tuple(sorted({w for w, _, _ in layout.groups if w}))
+        # every layer global: one coefficient, pairs t * o + t (t + 1) / 2 (the fast path)
+        self._global_s = self._pair_s[0][1] if [w for w, _ in self._pair_s] == [None] else None
+        fw = self.cal.framework(self.framework)
+        self._graphs = fw.cuda_graphs
+        self._floor_s = self.spec.num_hidden_layers * fw.per_layer_overhead_s
+        self._cpu_s = fw.step_overhead_s
+        self._cpu_decode_s = fw.step_overhead_s + fw.decode_overhead_s
+
+    def _step(self, step: Step) -> StepTime:
         return step_time(
             self.spec,
             self.fmt,
@@ -46,26 +86,88 @@ class StepCost:
             kv_bits=self.kv_bits,
             framework=self.framework,
             cal=self.cal,
-        ).total_s
+        )
 
-    def decode(self, batch: int) -> tuple[float, float]:
-        """(base_s, per_kv_token_s) of a decode step of ``batch`` sequences."""
-        known = self._decode.get(batch)
+    def _time(self, step: Step) -> float:
+        return self._step(step).total_s
+
+    def decode(self, batch: int, mean_context: int = 0) -> tuple[float, float, tuple[float, ...]]:
+        """(base_s, s, (s_w per window of :attr:`windows`)) of a decode step of ``batch``
+        sequences: seconds per KV token of the whole-context layers and of each window group.
+        Up to :data:`SMALL_BATCH` sequences the slopes are taken at the batch's own
+        ``mean_context`` (in quarter-octave buckets): there a split-KV decode kernel's time is
+        not linear in the context (it splits a short context less finely)."""
+        if batch > SMALL_BATCH or mean_context <= 0:
+            known = self._decode.get(batch)
+            if known is None:
+                known = self._decode[batch] = self._decode_terms(batch, self.reference_context)
+            return known
+        else:
+            bucket = round(4 * math.log2(max(mean_context, 2)))
+            key, top = -(batch * 1024 + bucket), round(2 ** (bucket / 4))
+        known = self._decode.get(key)
         if known is None:
-            ctx = self.reference_context
-            base = self._time(Step(decode_seqs=batch, context=1))
-            full = self._time(Step(decode_seqs=batch, context=ctx))
-            known = self._decode[batch] = (base, max(0.0, (full - base) / (batch * ctx)))
+            known = self._decode[key] = self._decode_terms(batch, top)
         return known
 
-    def mixed(self, batch: int, kv_tokens: int, chunk: int, offset: int) -> float:
-        """A step with ``batch`` decodes over ``kv_tokens`` cached tokens and one prefill chunk."""
-        key = (batch - (-chunk // _CHUNK_BUCKET) * _CHUNK_BUCKET, offset // _OFFSET_BUCKET)
-        seconds = self._prefill.get(key)
+    def _decode_terms(self, batch: int, top: int) -> tuple[float, float, tuple[float, ...]]:
+        def at(context: int) -> float:
+            return self._time(Step(decode_seqs=batch, context=context))
+
+        base = at(1)
+        last = self.windows[-1] if self.windows else 1
+        top = max(top, 2 * last, 2)
+        points = [1, *self.windows, top]
+        times = [base, *(at(w) for w in self.windows), at(top)]
+        segments = [
+            max(0.0, (t1 - t0) / (batch * (c1 - c0)))
+            for c0, c1, t0, t1 in zip(points, points[1:], times, times[1:], strict=False)
+        ]
+        windowed = tuple(max(0.0, segments[j] - segments[j + 1]) for j in range(len(self.windows)))
+        return base, segments[-1], windowed
+
+    def attention_s(self, offset: int, tokens: int) -> float:
+        """Prefill attention of one chunk of ``tokens`` after ``offset`` tokens of its prompt."""
+        return sum(s * causal_pairs(offset, tokens, w) for w, s in self._pair_s)
+
+    def _gemms_gpu_s(self, tokens: int) -> float:
+        """GPU time of a step of ``tokens`` tokens without its prefill attention (cached)."""
+        seconds = self._gemms.get(tokens)
         if seconds is None:
-            seconds = self._prefill[key] = self._time(
-                Step(prefill_tokens=key[0], prefill_offset=key[1] * _OFFSET_BUCKET)
-            )
-        if batch == 0:
-            return seconds
-        return seconds + self.decode(batch)[1] * kv_tokens
+            st = self._step(Step(prefill_tokens=tokens))
+            gpu = st.total_s - st.overhead_s
+            seconds = self._gemms[tokens] = gpu - self.attention_s(0, tokens)
+        return seconds
+
+    def mixed(self, batch: int, kv_s: float, chunks: Sequence[tuple[int, int]]) -> float:
+        """A step with ``batch`` decodes whose KV term is ``kv_s`` seconds (the slopes of
+        :meth:`decode` times the contexts) and prefill ``chunks`` of (offset, tokens), one per
+        sequence."""
+        prefill = 0
+        attention = 0.0
+        per_pair = self._global_s
+        if per_pair is not None:
+            pairs = 0.0
+            for offset, tokens in chunks:
+                prefill += tokens
+                pairs += tokens * offset + tokens * (tokens + 1) / 2
+            attention = per_pair * pairs
+        else:
+            for offset, tokens in chunks:
+                prefill += tokens
+                attention += self.attention_s(offset, tokens)
+        tokens = batch + prefill
+        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
+        gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket) + attention + kv_s
+        if not self._graphs and gpu < self._floor_s:
+            gpu = self._floor_s
+        return gpu + (self._cpu_decode_s if batch else self._cpu_s)
+
+    def static_prefill(self, seqs: int, longest_prompt: int) -> float:
+        """Static batching's prefill: ``seqs`` prompts padded to ``longest_prompt`` tokens."""
+        key = (seqs, -(-longest_prompt // _CHUNK_BUCKET) * _CHUNK_BUCKET)
+        seconds = self._static.get(key)
+        if seconds is None:
+            step = Step(prefill_tokens=key[1], prefill_seqs=seqs)
+            seconds = self._static[key] = self._time(step)
+        return seconds

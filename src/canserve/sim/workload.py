@@ -64,6 +64,8 @@ class Request:
     first_token_s: float = -1.0
     finish_s: float = -1.0
     preemptions: int = 0
+    clipped: bool = False  # prompt or output cut to fit max_model_len
+    preempted_s: float = -1.0  # when it was last preempted (its last token came then)
 
 
 @dataclass(frozen=True)
@@ -210,12 +212,14 @@ def open_loop_requests(
         n = min(chunk, last - i)
         gaps = g.exponential(1 / rate, n) if cv == 1 else g.gamma(shape, 1 / (rate * shape), n)
         times = (t + np.cumsum(gaps)).tolist()
-        prompts = np.minimum(prompt_of(g, n), max_model_len - 1)
-        outputs = np.maximum(1, np.minimum(output_of(g, n), max_model_len - prompts))
-        for at, p, o in zip(times, prompts.tolist(), outputs.tolist(), strict=True):
+        drawn_prompts, drawn_outputs = prompt_of(g, n), output_of(g, n)
+        prompts = np.minimum(drawn_prompts, max_model_len - 1)
+        outputs = np.maximum(1, np.minimum(drawn_outputs, max_model_len - prompts))
+        cut = ((prompts != drawn_prompts) | (outputs != drawn_outputs)).tolist()
+        for at, p, o, c in zip(times, prompts.tolist(), outputs.tolist(), cut, strict=True):
             if at > until:
                 return
-            yield Request(i, at, p, o)
+            yield Request(i, at, p, o, clipped=c)
             i += 1
         t = times[-1]
 
@@ -288,6 +292,8 @@ def read_trace(path: str | Path) -> list[TraceRow]:
     for n, record in records:
         where = f"{p}:{n}"
         t = _seconds(_field(record, _TIME, where), where)
+        if not math.isfinite(t):
+            raise InvalidInputError(f"{where}: the arrival time must be a finite number")
         raw_prompt, raw_output = _field(record, _PROMPT, where), _field(record, _OUTPUT, where)
         try:
             prompt, output = int(float(str(raw_prompt))), int(float(str(raw_output)))

@@ -1,37 +1,58 @@
-"""The HTTP API and the web page: thin handlers that validate, call the library, return JSON.
+"""The HTTP API and the web page: thin handlers that validate, hand the work to a worker
+process, and return its JSON.
 
-Responses equal the CLI's ``--json`` output for the same inputs (both go through the same
-functions). Errors: a canserve error is a 400 with ``{"detail": message}``; a body that fails
-validation a 422 naming the field; a body over 1 MiB a 413. ``GET /`` is the page;
+Responses equal the CLI's ``--json`` output for the same inputs (both go through
+:mod:`canserve.services`). The expensive endpoints (``POST /api/memory``, ``perf``, ``simulate``,
+``plan``, ``cost``) run in the bounded process pool of :mod:`canserve.web.pool`: the event loop
+only parses, routes and serves the page, so health checks stay fast under load.
+
+Status codes: a canserve error is a 400 with ``{"detail": message}``; a body that fails
+validation a 422 naming the field (the input is never echoed); a request that needs more than
+the time budget a 422 saying so; a body over 1 MiB (counted as it streams, chunked or not) a
+413; a full server a 503 with ``Retry-After``. ``GET /`` is the page (``HEAD`` answered too);
 ``GET /openapi.json`` the OpenAPI document and ``GET /api/docs`` a readable, offline view of it.
+Static files are served gzip-compressed with an ETag and a long cache lifetime (their URLs carry
+a content hash); API answers are ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import hashlib
 import html
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
 
 from canserve import __version__, jsonable, services
 from canserve.catalog.frameworks import list_frameworks
 from canserve.catalog.quant import list_quants
 from canserve.errors import CanserveError
-from canserve.queries import CostQuery, MemoryQuery, PerfQuery, PlanQuery, SimulateQuery
-from canserve.services import gpu_rows, model_rows
+from canserve.queries import CostQuery, MemoryQuery, PerfQuery, PlanQuery, Query, SimulateQuery
+from canserve.web.pool import Job, PoolSettings, Refused, WorkPool
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 1 << 20  # a config.json is a few KiB; 1 MiB is generous
+MAX_SEARCH_CHARS = 200  # a model search longer than this is not a name
 _STATIC = resources.files("canserve.web").joinpath("static")
+_ASSETS = {"app.js": "application/javascript", "style.css": "text/css"}
+STATIC_MAX_AGE_S = 86_400 * 365  # asset URLs carry their content hash, so they never go stale
 
-
-def _message(msg: object) -> str:
-    return str(msg).removeprefix("Value error, ")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class StrictJSONResponse(JSONResponse):
@@ -41,33 +62,124 @@ class StrictJSONResponse(JSONResponse):
         return jsonable.dumps(content, indent=None).encode("utf-8")
 
 
-def _plotly_js() -> Path | None:
-    try:
-        import plotly
-    except ImportError:
-        return None
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    return path if path.is_file() else None
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes with 413, counting the bytes as they arrive
+    (a chunked body has no Content-Length to check), before the application reads any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # later: http.disconnect when the client leaves
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = StrictJSONResponse({"detail": f"body over {self.limit:,} bytes"}, 413)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
 
 
-def create_app() -> FastAPI:
+@dataclass(frozen=True)
+class _Asset:
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes, media_type: str) -> _Asset:
+        digest = hashlib.sha256(body).hexdigest()[:16]
+        return cls(body, gzip.compress(body, 9, mtime=0), media_type, f'"{digest}"')
+
+    def response(self, request: Request, cache_control: str) -> Response:
+        headers = {"ETag": self.etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+        if self.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(self.gzipped, media_type=self.media_type, headers=headers)
+        return Response(self.body, media_type=self.media_type, headers=headers)
+
+
+def _load_assets() -> tuple[dict[str, _Asset], _Asset]:
+    """The static files, and the page with each asset's URL carrying its content hash."""
+    assets = {
+        name: _Asset.of(_STATIC.joinpath(name).read_bytes(), media)
+        for name, media in _ASSETS.items()
+    }
+    page = _STATIC.joinpath("index.html").read_text(encoding="utf-8")
+    for name, asset in assets.items():
+        page = page.replace(f"/static/{name}", f"/static/{name}?v={asset.etag.strip(chr(34))}")
+    return assets, _Asset.of(page.encode("utf-8"), "text/html; charset=utf-8")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return StrictJSONResponse(data, status, headers={"Cache-Control": "no-store"})
+
+
+def create_app(settings: PoolSettings | None = None) -> FastAPI:
+    """The application; ``settings`` sizes its compute pool (default: one worker per core)."""
+    pool = WorkPool(settings)
+    catalog_json: dict[str, bytes] = {}
+
+    def catalog_bytes(name: str, rows: Callable[[], Any]) -> bytes:
+        if name not in catalog_json:
+            catalog_json[name] = jsonable.dumps(rows(), indent=None).encode("utf-8")
+        return catalog_json[name]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool.start()
+        # build the catalog answers once, off the event loop (about 0.7 s of parsing configs)
+        await asyncio.to_thread(catalog_bytes, "models", services.model_rows)
+        try:
+            yield
+        finally:
+            pool.close()
+
     app = FastAPI(
         default_response_class=StrictJSONResponse,
         title="canserve",
         version=__version__,
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
         description="Will this LLM deployment serve my traffic? Memory, throughput, "
         "latency and cost sizing for self-hosted LLM inference.",
     )
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"body over {MAX_BODY_BYTES:,} bytes"}, 413)
-        response: Response = await call_next(request)
-        return response
+    app.state.pool = pool
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(CanserveError)
     async def canserve_error(_: Request, exc: CanserveError) -> JSONResponse:
@@ -78,23 +190,59 @@ def create_app() -> FastAPI:
         """422 naming each bad field; the input is not echoed (it may hold NaN or be huge)."""
         detail = [
             dict(
-                loc=list(e.get("loc", ())), msg=str(e.get("msg", "")).removeprefix("Value error, ")
+                loc=list(e.get("loc", ())),
+                msg=str(e.get("msg", "")).removeprefix("Value error, ")[:300],
             )
-            for e in exc.errors()
+            for e in exc.errors()[:20]
         ]
         return StrictJSONResponse({"detail": detail}, status_code=422)
 
+    async def compute(request: Request, name: str, query: Query) -> Response:
+        """Run one use case in the pool; the answer is the worker's JSON, as it sent it."""
+        arrived = time.monotonic()
+        query.reject_files()
+        accepts_gzip = "gzip" in request.headers.get("accept-encoding", "")
+        try:
+            result = await pool.run(
+                Job(name, query, gzip=accepts_gzip), request.is_disconnected, arrived=arrived
+            )
+        except Refused as exc:
+            return StrictJSONResponse(
+                {"detail": str(exc)},
+                503,
+                headers={"Retry-After": str(exc.retry_after_s), "Cache-Control": "no-store"},
+            )
+        headers = {"Cache-Control": "no-store"}
+        if result.gzipped:
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept-Encoding"
+        if result.retry_after_s is not None:
+            headers["Retry-After"] = str(result.retry_after_s)
+        return Response(result.body, result.status, headers=headers, media_type="application/json")
+
+    @app.head("/api/health", include_in_schema=False)
     @app.get("/api/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def health() -> Response:
+        return _json({"status": "ok", "version": __version__, "pool": pool.stats()})
 
     @app.get("/api/models")
-    def models(q: str | None = None) -> list[dict[str, Any]]:
-        return model_rows(q)
+    def models(q: str | None = None) -> Response:
+        """The catalog (= ``canserve models --json``; ``q`` filters on a substring)."""
+        if q is None:
+            body = catalog_bytes("models", services.model_rows)
+            return Response(body, media_type="application/json")
+        return _json(services.model_rows(q[:MAX_SEARCH_CHARS]))
+
+    @app.get("/api/models/search")
+    def search(q: str = "", limit: int = 8) -> Response:
+        """Catalog models matching every word of ``q`` ("Llama 3.1 70B"), best first."""
+        return _json(services.search_model_rows(q[:MAX_SEARCH_CHARS], max(1, min(limit, 50))))
 
     @app.get("/api/gpus")
-    def gpus(q: str | None = None) -> list[dict[str, Any]]:
-        return gpu_rows(q)
+    def gpus(q: str | None = None) -> Response:
+        if q is None:
+            return Response(catalog_bytes("gpus", services.gpu_rows), media_type="application/json")
+        return _json(services.gpu_rows(q[:MAX_SEARCH_CHARS]))
 
     @app.get("/api/quants")
     def quants() -> list[dict[str, str]]:
@@ -104,31 +252,30 @@ def create_app() -> FastAPI:
     def frameworks() -> list[dict[str, str]]:
         return [dict(id=f.id, name=f.name) for f in list_frameworks()]
 
-    @app.post("/api/memory")
-    def memory(body: MemoryQuery) -> dict[str, Any]:
-        body.reject_files()
-        return services.run_memory(body).to_dict()
+    @app.post("/api/memory", response_class=Response)
+    async def memory(body: MemoryQuery, request: Request) -> Response:
+        """= ``canserve memory --json``."""
+        return await compute(request, "memory", body)
 
-    @app.post("/api/perf", response_model=None)
-    def perf(body: PerfQuery) -> dict[str, Any] | list[dict[str, Any]]:
-        body.reject_files()
-        curve = [e.to_dict() for e in services.run_perf(body)]
-        return curve if body.sweep is not None else curve[0]
+    @app.post("/api/perf", response_class=Response)
+    async def perf(body: PerfQuery, request: Request) -> Response:
+        """= ``canserve perf --json`` (a list with ``sweep``)."""
+        return await compute(request, "perf", body)
 
-    @app.post("/api/simulate")
-    def simulate_endpoint(body: SimulateQuery) -> dict[str, Any]:
-        body.reject_files()
-        return services.run_simulate(body).to_dict()
+    @app.post("/api/simulate", response_class=Response)
+    async def simulate_endpoint(body: SimulateQuery, request: Request) -> Response:
+        """= ``canserve simulate --json``."""
+        return await compute(request, "simulate", body)
 
-    @app.post("/api/plan")
-    def plan(body: PlanQuery) -> dict[str, Any]:
-        body.reject_files()
-        return services.run_plan(body).to_dict()
+    @app.post("/api/plan", response_class=Response)
+    async def plan(body: PlanQuery, request: Request) -> Response:
+        """= ``canserve plan --json``."""
+        return await compute(request, "plan", body)
 
-    @app.post("/api/cost")
-    def cost(body: CostQuery) -> dict[str, Any]:
-        body.reject_files()
-        return services.run_cost(body).to_dict()
+    @app.post("/api/cost", response_class=Response)
+    async def cost(body: CostQuery, request: Request) -> Response:
+        """= ``canserve cost --json``."""
+        return await compute(request, "cost", body)
 
     @app.get("/api/docs", response_class=HTMLResponse)
     def docs() -> str:
@@ -141,8 +288,8 @@ def create_app() -> FastAPI:
                     f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
                 )
         return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>canserve API</title>"
-            "</head><body><h1>canserve HTTP API</h1><p>The full OpenAPI document: "
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>canserve API"
+            "</title></head><body><h1>canserve HTTP API</h1><p>The full OpenAPI document: "
             "<a href='/openapi.json'>/openapi.json</a>. Request fields are named as the "
             "CLI's flags; responses equal <code>canserve ... --json</code>.</p><table>"
             + "".join(rows)
@@ -151,24 +298,19 @@ def create_app() -> FastAPI:
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
-        return Response(status_code=204)
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
 
-    page = _STATIC.joinpath("index.html").read_text(encoding="utf-8")
+    assets, page = _load_assets()
 
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return page
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    def index(request: Request) -> Response:
+        return page.response(request, "no-cache")
 
-    @app.get("/static/{name}")
-    def static(name: str) -> Response:
-        if name == "plotly.min.js":
-            path = _plotly_js()
-            if path is None:
-                return JSONResponse({"detail": "plotly is not installed"}, 404)
-            return FileResponse(path, media_type="application/javascript")
-        if name not in ("app.js", "style.css"):
-            return JSONResponse({"detail": "not found"}, 404)
-        media = "application/javascript" if name.endswith(".js") else "text/css"
-        return Response(_STATIC.joinpath(name).read_text(encoding="utf-8"), media_type=media)
+    @app.api_route("/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    def static(name: str, request: Request) -> Response:
+        asset = assets.get(name)
+        if asset is None:
+            return _json({"detail": "not found"}, 404)
+        return asset.response(request, f"public, max-age={STATIC_MAX_AGE_S}, immutable")
 
     return app
