@@ -11,6 +11,7 @@ from canserve.bench.client import BenchConfig
 from canserve.bench.compare import calibrate
 from canserve.perf import estimate_perf, load_calibration
 from canserve.perf.calibration import KernelCosts
+from canserve.perf.device import Hardware
 
 LLAMA_8B = get_model("llama-3.1-8b")
 
@@ -131,3 +132,49 @@ def test_kernel_costs_have_one_field_per_calibration_key():
         "expert_fixed_s",
     }
     assert set(KernelCosts.__dataclass_fields__) == keys
+
+
+def test_sequence_overhead_is_paid_per_decoded_sequence_in_every_step():
+    """``sequence_overhead_s`` (sampling, detokenizing, streaming) adds once per sequence a step
+    decodes: in the step model and in the simulator's mixed steps alike."""
+    from canserve.perf.step import Step, step_time
+    from canserve.sim.cost import StepCost
+
+    base = load_calibration()
+    cfg = serving_config(LLAMA_8B, gpu="H100")
+    costs = replace(base.framework("vllm"), sequence_overhead_s=0.001)
+    cal = replace(base, frameworks={**base.frameworks, "vllm": costs})
+
+    def step(c, batch):
+        return step_time(
+            cfg.model,
+            cfg.quant,
+            Hardware(cfg.gpu, 1, 1),
+            Step(decode_seqs=batch, context=100),
+            kv_bits=16,
+            framework="vllm",
+            cal=c,
+        ).total_s
+
+    assert step(cal, 4) - step(base, 4) == pytest.approx(0.004)
+    assert step(cal, 1) - step(base, 1) == pytest.approx(0.001)
+    with_q = StepCost(cfg.model, cfg.quant, Hardware(cfg.gpu, 1, 1), 16, "vllm", cal, 100)
+    without = StepCost(cfg.model, cfg.quant, Hardware(cfg.gpu, 1, 1), 16, "vllm", base, 100)
+    assert with_q.mixed(3, 300, [(0, 64)]) - without.mixed(3, 300, [(0, 64)]) == pytest.approx(
+        0.003
+    )
+
+
+def test_overheads_fit_a_fixed_and_a_per_sequence_part():
+    from canserve.bench.compare import _fit_overheads
+
+    # gaps = measured - model = 2 ms + batch x 0.5 ms, at batch 1 and 4
+    gaps = [(0.0025, 0.010, 1), (0.004, 0.030, 4)]
+    o, q, err = _fit_overheads(gaps, per_sequence=True)
+    assert o == pytest.approx(0.002) and q == pytest.approx(0.0005) and err < 1e-12
+    # one batch size: the fixed part only
+    o, q, _ = _fit_overheads(gaps[:1], per_sequence=False)
+    assert o == pytest.approx(0.0025) and q == 0.0
+    # never negative: a per-sequence part that would need a negative fixed part
+    o, q, _ = _fit_overheads([(0.001, 0.01, 1), (0.008, 0.03, 4)], per_sequence=True)
+    assert o >= 0 and q >= 0

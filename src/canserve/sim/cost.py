@@ -76,6 +76,7 @@ class StepCost:
         self._floor_s = self.spec.num_hidden_layers * fw.per_layer_overhead_s
         self._cpu_s = fw.step_overhead_s
         self._cpu_decode_s = fw.step_overhead_s + fw.decode_overhead_s
+        self._cpu_sequence_s = fw.sequence_overhead_s  # per sequence a step decodes
 
     def _step(self, step: Step) -> StepTime:
         return step_time(
@@ -161,7 +162,9 @@ class StepCost:
         gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket) + attention + kv_s
         if not self._graphs and gpu < self._floor_s:
             gpu = self._floor_s
-        return gpu + (self._cpu_decode_s if batch else self._cpu_s)
+        if not batch:
+            return gpu + self._cpu_s
+        return gpu + self._cpu_decode_s + batch * self._cpu_sequence_s
 
     def static_prefill(self, seqs: int, longest_prompt: int) -> float:
         """Static batching's prefill: ``seqs`` prompts padded to ``longest_prompt`` tokens."""
