@@ -178,3 +178,32 @@ def test_overheads_fit_a_fixed_and_a_per_sequence_part():
     # never negative: a per-sequence part that would need a negative fixed part
     o, q, _ = _fit_overheads([(0.001, 0.01, 1), (0.008, 0.03, 4)], per_sequence=True)
     assert o >= 0 and q >= 0
+
+
+def test_split_mixed_steps_price_the_decodes_as_a_decode_step_of_their_own():
+    """llama.cpp with a KV stream per slot (``split_mixed_steps``) runs a step's decode tokens as
+    a ubatch of their own and the prompt tokens after it: the step costs the decode step of its
+    batch plus the prefill alone, whatever share of the decode step is compute or overhead.
+    Without the flag, the decodes join the prompt's GEMMs."""
+    from canserve.sim.cost import StepCost
+
+    cfg = serving_config(LLAMA_8B, gpu="H100")
+    base = load_calibration()
+    assert base.framework("llama.cpp").split_mixed_steps
+    assert not base.framework("vllm").split_mixed_steps
+    hw = Hardware(cfg.gpu, 1, 1)
+    split = StepCost(cfg.model, cfg.quant, hw, 16, "llama.cpp", base, 100)
+    costs = replace(base.framework("llama.cpp"), split_mixed_steps=False)
+    joined_cal = replace(base, frameworks={**base.frameworks, "llama.cpp": costs})
+    joined = StepCost(cfg.model, cfg.quant, hw, 16, "llama.cpp", joined_cal, 100)
+    decode_base, slope, _ = split.decode(3, 100)
+    kv_s = slope * 300
+    prefill_alone = split.mixed(0, 0.0, [(0, 256)]) - base.framework("llama.cpp").step_overhead_s
+    assert split.mixed(3, kv_s, [(0, 256)], decode_base) == pytest.approx(
+        decode_base + kv_s + prefill_alone
+    )
+    # the decodes cost more on their own than as 3 more rows of the prompt's GEMMs
+    assert split.mixed(3, kv_s, [(0, 256)], decode_base) > joined.mixed(3, kv_s, [(0, 256)])
+    # prefill-only and decode-only steps are unchanged
+    assert split.mixed(0, 0.0, [(0, 256)]) == joined.mixed(0, 0.0, [(0, 256)])
+    assert split.mixed(3, kv_s, []) == joined.mixed(3, kv_s, [])

@@ -78,6 +78,9 @@ class FrameworkCosts:
     moe_kernels: float  # more small kernels per MoE layer (top-k, permute, combine)
     compute_fraction: float  # of the device's compute rate its kernels reach (eager: < 1)
     sequence_overhead_s: float = 0.0  # per sequence a step decodes (sampling, detokenize, stream)
+    # a step that decodes and prefills runs its decodes as a micro-batch of their own, then the
+    # prompt tokens (llama.cpp with a KV stream per slot: llama_batch_allocr::split_equal)
+    split_mixed_steps: bool = False
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class StepCost:
         self._cpu_s = fw.step_overhead_s
         self._cpu_decode_s = fw.step_overhead_s + fw.decode_overhead_s
         self._cpu_sequence_s = fw.sequence_overhead_s  # per sequence a step decodes
+        self._split_mixed = fw.split_mixed_steps  # decodes and prompt tokens in separate ubatches
 
     def _step(self, step: Step) -> StepTime:
         return step_time(
@@ -140,10 +141,22 @@ class StepCost:
             seconds = self._gemms[tokens] = gpu - self.attention_s(0, tokens)
         return seconds
 
-    def mixed(self, batch: int, kv_s: float, chunks: Sequence[tuple[int, int]]) -> float:
+    def mixed(
+        self,
+        batch: int,
+        kv_s: float,
+        chunks: Sequence[tuple[int, int]],
+        decode_base_s: float | None = None,
+    ) -> float:
         """A step with ``batch`` decodes whose KV term is ``kv_s`` seconds (the slopes of
         :meth:`decode` times the contexts) and prefill ``chunks`` of (offset, tokens), one per
-        sequence."""
+        sequence. A framework with ``split_mixed_steps`` runs the decodes as a decode step of
+        their own (``decode_base_s``: its base time from :meth:`decode`, at the batch's mean
+        context) and then the prompt tokens, on the device one after the other."""
+        if self._split_mixed and batch and chunks:
+            if decode_base_s is None:
+                decode_base_s = self.decode(batch)[0]
+            return decode_base_s + kv_s + self._prefill_gpu_s(chunks)
         prefill = 0
         attention = 0.0
         per_pair = self._global_s
@@ -165,6 +178,16 @@ class StepCost:
         if not batch:
             return gpu + self._cpu_s
         return gpu + self._cpu_decode_s + batch * self._cpu_sequence_s
+
+    def _prefill_gpu_s(self, chunks: Sequence[tuple[int, int]]) -> float:
+        """Device time of prefill ``chunks`` of (offset, tokens) run on their own."""
+        tokens = sum(t for _, t in chunks)
+        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
+        gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket)
+        gpu += sum(self.attention_s(offset, t) for offset, t in chunks)
+        if not self._graphs and gpu < self._floor_s:
+            gpu = self._floor_s
+        return gpu
 
     def static_prefill(self, seqs: int, longest_prompt: int) -> float:
         """Static batching's prefill: ``seqs`` prompts padded to ``longest_prompt`` tokens."""

@@ -210,13 +210,15 @@ class Replica:
             budget -= take
             if p.done == p.target:
                 done_now.append(p)
+        base_s: float | None = None
         if not batch:
             kv_s = 0.0
         elif self.windows:
-            kv_s = self._decode_terms(batch)[1]
+            base_s, kv_s, _ = self._decode_terms(batch)
         else:
-            kv_s = self.cost.decode(batch, self.kv_tokens // batch)[1] * self.kv_tokens
-        step_s = self.cost.mixed(batch, kv_s, chunks)
+            base_s, slope, _ = self.cost.decode(batch, self.kv_tokens // batch)
+            kv_s = slope * self.kv_tokens
+        step_s = self.cost.mixed(batch, kv_s, chunks, base_s)
         self._tick(step_s, batch)
         finished: list[Request] = []
         if batch:
