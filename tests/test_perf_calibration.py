@@ -207,3 +207,28 @@ def test_split_mixed_steps_price_the_decodes_as_a_decode_step_of_their_own():
     # prefill-only and decode-only steps are unchanged
     assert split.mixed(0, 0.0, [(0, 256)]) == joined.mixed(0, 0.0, [(0, 256)])
     assert split.mixed(3, kv_s, []) == joined.mixed(3, kv_s, [])
+
+
+def test_split_mixed_steps_in_the_step_model():
+    """``perf``'s step model prices a llama.cpp step that decodes and prefills as the simulator
+    does: its decode step plus its prefill alone, one scheduler pass."""
+    from canserve.perf.step import Step, step_time
+
+    cfg = serving_config(LLAMA_8B, gpu="H100")
+    cal = load_calibration()
+
+    def t(step):
+        return step_time(
+            cfg.model,
+            cfg.quant,
+            Hardware(cfg.gpu, 1, 1),
+            step,
+            kv_bits=16,
+            framework="llama.cpp",
+            cal=cal,
+        ).total_s
+
+    mixed = Step(decode_seqs=3, context=500, prefill_tokens=256)
+    alone = t(Step(decode_seqs=3, context=500)) + t(Step(prefill_tokens=256))
+    overhead = cal.framework("llama.cpp").step_overhead_s
+    assert t(mixed) == pytest.approx(alone - overhead)

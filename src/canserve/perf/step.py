@@ -40,7 +40,7 @@ other for a micro-batch), each term a physical cost with its own calibrated cons
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from canserve.arch.spec import ModelSpec
@@ -437,6 +437,26 @@ def step_time(
     costs = model_costs(spec, fmt, hw.tp)
     k = cal.kernels_for(hw.gpu.id)
     fw = cal.framework(framework)
+    if fw.split_mixed_steps and step.decode_seqs and step.prefill_tokens:
+        # the decodes run as a ubatch of their own, then the prompt tokens (one scheduler pass)
+        parts_of = [
+            step_time(spec, fmt, hw, s, kv_bits=kv_bits, framework=framework, cal=cal)
+            for s in (replace(step, prefill_tokens=0), replace(step, decode_seqs=0))
+        ]
+        d, p = parts_of
+        compute = d.compute_s + p.compute_s
+        memory = d.weights_s + d.kv_s + d.activations_s + p.weights_s + p.kv_s + p.activations_s
+        return StepTime(
+            total_s=d.total_s + p.total_s - fw.step_overhead_s,
+            weights_s=d.weights_s + p.weights_s,
+            compute_s=compute,
+            kv_s=d.kv_s + p.kv_s,
+            comm_s=d.comm_s + p.comm_s,
+            overhead_s=d.overhead_s + p.overhead_s - fw.step_overhead_s,
+            bound="compute" if compute > memory else "memory",
+            kernels_s=d.kernels_s + p.kernels_s,
+            activations_s=d.activations_s + p.activations_s,
+        )
     prefill = step.prefill_seqs * step.prefill_tokens
     tokens = step.decode_seqs + prefill
     head_rows = step.decode_seqs + (step.prefill_seqs if prefill and step.prefill_last_chunk else 0)
