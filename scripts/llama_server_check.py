@@ -41,6 +41,14 @@ PROMPT_TOKENS = 128
 OUTPUT_TOKENS = 32
 CALIBRATION_REQUESTS = {1: 8, SLOTS: 12}  # per concurrency
 WARMUP_REQUESTS = 2
+# A freshly started server runs slower for its first minute or so: in every check on 2026-12-04
+# that was measured quiet, the first calibration's prompts took 15-25% longer than the same
+# prompts later (llama-server's own prompt eval time per 133-token prompt, median, by
+# `python scripts/llama_server_steps.py LOG`: 1045 ms during it vs 903 ms in the run after it
+# and 781 ms at the next calibration; in another check 1050 ms vs 868 and 858 ms), and its
+# ITL 15.1 ms vs 12-13.5 ms; a calibration measured then predicted its 50% run 18-49% slow
+# (TPOT p50). So all slots serve this many requests (closed loop) before the first calibration.
+SERVER_WARMUP_REQUESTS = 24
 LOAD_SHARES = (0.50, 0.85)  # of the predicted capacity
 OPEN_LOOP_REQUESTS = 30
 # Tolerances of issue 12: throughput within 15%; p50 TTFT, p50 TPOT, p50 and p95 end-to-end
@@ -203,6 +211,13 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
     from canserve.bench.summary import load_bench
 
     rows, drift, calibrations, capacities = [], {}, [], []
+    _bench(
+        url,
+        folder / "server-warmup.json",
+        "--concurrency",
+        str(SLOTS),
+        requests=SERVER_WARMUP_REQUESTS,
+    )
     for share in LOAD_SHARES:
         tag = f"{share:.2f}"
         cal, values = _calibrate(url, gguf, folder, tag)
