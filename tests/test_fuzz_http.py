@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canserve.queries import CostQuery, MemoryQuery, PerfQuery, PlanQuery, SimulateQuery
+from tests.web_server import free_port
 
 ENDPOINTS = {
     "/api/memory": MemoryQuery,
@@ -73,15 +73,9 @@ ODD = [
 SLOW_S = 30.0  # the server answers or refuses every request within its time budget (15 s)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "canserve", "web", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -5,19 +5,16 @@ article's case go to build/screenshots/ (docs/ with CANSERVE_SCREENSHOTS=docs)."
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from canserve.web.app import create_app
 from canserve.web.pool import PoolSettings
 from tests.conftest import ROOT
+from tests.web_server import served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # the screenshots docs/web.md shows; a test run writes them to build/ unless asked to refresh
@@ -35,20 +32,9 @@ START = (
 
 @pytest.fixture(scope="module")
 def base_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(PoolSettings(workers=2, queue=12, time_budget_s=30))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app, log_level="warning") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ client that leaves cancels its work; SIGTERM stops the server promptly."""
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,43 +13,27 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-import uvicorn
 
 from canserve.web.app import create_app
 from canserve.web.pool import PoolSettings
+from tests.web_server import free_port, served
 
 # a simulation the schema allows that runs for minutes (issue 15): 1,000 replicas, 50,000 requests
 HEAVY = dict(model="llama-3.1-8b", gpu="H100", replicas=1000, rate=1000, requests=50000)
 LIGHT = dict(model="llama-3.1-8b", gpu="H100", batch=4, context=4096)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 APPS: dict = {}  # base URL -> the application served there
 
 
 def _serve(settings: PoolSettings) -> Iterator[str]:
-    port = _free_port()
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    base = f"http://127.0.0.1:{port}"
-    APPS[base] = app
-    # the first job of each worker waits for its imports; warm them all
-    for _ in range(settings.workers):
-        assert httpx2.post(base + "/api/memory", json=LIGHT, timeout=60).status_code == 200
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as base:
+        APPS[base] = app
+        # the first job of each worker waits for its imports; warm them all
+        for _ in range(settings.workers):
+            assert httpx2.post(base + "/api/memory", json=LIGHT, timeout=60).status_code == 200
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +147,7 @@ def test_a_dead_worker_is_replaced(one_worker):
 
 
 def test_sigterm_stops_the_server_promptly_mid_request():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "canserve", "web", "--port", str(port), "--workers", "1"],
         stdout=subprocess.DEVNULL,
