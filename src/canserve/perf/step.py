@@ -65,6 +65,7 @@ __all__ = [
     "causal_pairs",
     "experts_time",
     "gemm_time",
+    "lm_head_seconds",
     "prefill_pair_seconds",
     "step_time",
 ]
@@ -364,6 +365,29 @@ def causal_pairs(offset: int, tokens: int, window: int | None) -> float:
     """Query-key pairs of a prefill chunk of ``tokens`` causal queries after ``offset`` tokens
     of its prompt, each query seeing at most ``window`` keys (None: all)."""
     return _pairs(offset, tokens, window)
+
+
+def lm_head_seconds(
+    spec: ModelSpec, fmt: QuantFormat, hw: Hardware, rows: int, *, framework: str, cal: Calibration
+) -> float:
+    """The seconds the LM head GEMM adds to a step that computes logits for ``rows`` tokens
+    (its decodes and the prompts whose last chunk it runs), as :func:`step_time` counts it, so
+    the simulator can price a step's logits by the rows it actually needs."""
+    if rows <= 0:
+        return 0.0
+    head = model_costs(spec, fmt, hw.tp).head
+    fw = cal.framework(framework)
+    fixed, memory, compute = gemm_time(
+        rows,
+        head,
+        hw,
+        cal.kernels_for(hw.gpu.id),
+        dtype=_dtype(fmt, hw, head.quantized),
+        fraction=_format_fraction(fmt, hw, cal, head.quantized),
+    )
+    if compute <= memory:
+        return fixed + memory
+    return fixed + (compute / fw.compute_fraction if fw.compute_fraction < 1.0 else compute)
 
 
 def prefill_pair_seconds(

@@ -10,9 +10,10 @@ two kinks is ``s`` plus the ``s_w`` of the windows not yet full.
 
 A step that also prefills chunks (sequence ``i``: ``t_i`` tokens after ``o_i`` already
 prefilled) is priced per sequence: the performance model's time for the GEMMs and small kernels
-of all ``B + sum t_i`` tokens (cached on the token count, in buckets of 16), plus each chunk's
-own causal attention at its own offset (:func:`~canserve.perf.step.prefill_pair_seconds` x
-:func:`~canserve.perf.step.causal_pairs`, exact, not cached), plus the decodes' KV term. A
+of all ``B + sum t_i`` tokens (cached near multiples of 16 tokens: see ``_CHUNK_BUCKET``), its
+LM head over the rows that need logits, plus each chunk's own causal attention at its own offset
+(:func:`~canserve.perf.step.prefill_pair_seconds` x :func:`~canserve.perf.step.causal_pairs`,
+exact, not cached), plus the decodes' KV term. A
 framework without CUDA graphs keeps its floor of CPU launches per layer. Static batching's
 prefill of ``n`` prompts padded to ``L`` tokens is ``n`` sequences of ``L``, not one of
 ``n x L``.
@@ -21,7 +22,7 @@ prefill of ``n`` prompts padded to ``L`` tokens is ``n`` sequences of ``L``, not
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from canserve.arch.spec import ModelSpec
@@ -33,15 +34,24 @@ from canserve.perf.step import (
     Step,
     StepTime,
     causal_pairs,
+    lm_head_seconds,
     prefill_pair_seconds,
     step_time,
 )
 
 __all__ = ["StepCost"]
 
-_CHUNK_BUCKET = 16  # tokens; a step's tokens are costed at the next multiple (GEMMs, kernels)
-_FINE_TOKENS = 1024  # above this many tokens in a step, at the next multiple of 64 (< 6% of
-_COARSE_BUCKET = 64  # a step's tokens, where GEMM time is nearly linear in them)
+# A step's GEMM and kernel time is cached at multiples of these many tokens and priced in
+# between by the line through the multiple above and the token count just below it. That is
+# exact wherever the performance model is affine on the interval: on a GPU it pads a GEMM's rows
+# to whole tiles (powers of two from 16, then multiples of 128: perf/step.py, _padded_rows), so
+# the padding is constant between two multiples and only the activations' traffic grows; on the
+# host CPU (no tiles) it is linear throughout. Rounding up to the multiple priced a 133-token
+# prompt as 144 tokens on the CPU, +8%, found by the llama-server check (issue 12), where at 85%
+# load queueing multiplies it about 7x; on a GPU up to +2% at 17 tokens.
+_CHUNK_BUCKET = 16
+_FINE_TOKENS = 1024  # above this many tokens in a step, multiples of 64
+_COARSE_BUCKET = 64
 # Batches up to this size price decode at their own mean context: with few sequences a split-KV
 # kernel (FlashDecoding) has fewer work items than SMs and its time is not linear in the
 # context (perf/step.py, _kv_splits: no splits once the work items fill 80% of the SMs, e.g.
@@ -63,6 +73,7 @@ class StepCost:
     _decode: dict[int, tuple[float, float, tuple[float, ...]]] = field(default_factory=dict)
     _gemms: dict[int, float] = field(default_factory=dict)
     _static: dict[tuple[int, int], float] = field(default_factory=dict)
+    _head: dict[int, float] = field(default_factory=dict)
     _pair_s: tuple[tuple[int | None, float], ...] = ()
 
     def __post_init__(self) -> None:
@@ -132,13 +143,29 @@ class StepCost:
         """Prefill attention of one chunk of ``tokens`` after ``offset`` tokens of its prompt."""
         return sum(s * causal_pairs(offset, tokens, w) for w, s in self._pair_s)
 
+    def _gemms_s(self, tokens: int) -> float:
+        """Device time of a step of ``tokens`` tokens without its prefill attention and LM
+        head, from the cached multiple of the bucket above it (see ``_CHUNK_BUCKET``)."""
+        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
+        return _affine(self._gemms_gpu_s, tokens, bucket)
+
     def _gemms_gpu_s(self, tokens: int) -> float:
-        """GPU time of a step of ``tokens`` tokens without its prefill attention (cached)."""
+        """GPU time of a step of exactly ``tokens`` tokens without its prefill attention and
+        its LM head (cached)."""
         seconds = self._gemms.get(tokens)
         if seconds is None:
-            st = self._step(Step(prefill_tokens=tokens))
+            st = self._step(Step(prefill_tokens=tokens, prefill_last_chunk=False))
             gpu = st.total_s - st.overhead_s
             seconds = self._gemms[tokens] = gpu - self.attention_s(0, tokens)
+        return seconds
+
+    def head_s(self, rows: int) -> float:
+        """The LM head's time for ``rows`` rows of logits (cached)."""
+        seconds = self._head.get(rows)
+        if seconds is None:
+            seconds = self._head[rows] = lm_head_seconds(
+                self.spec, self.fmt, self.hw, rows, framework=self.framework, cal=self.cal
+            )
         return seconds
 
     def mixed(
@@ -147,16 +174,20 @@ class StepCost:
         kv_s: float,
         chunks: Sequence[tuple[int, int]],
         decode_base_s: float | None = None,
+        finishing: int | None = None,
     ) -> float:
         """A step with ``batch`` decodes whose KV term is ``kv_s`` seconds (the slopes of
         :meth:`decode` times the contexts) and prefill ``chunks`` of (offset, tokens), one per
-        sequence. A framework with ``split_mixed_steps`` runs the decodes as a decode step of
-        their own (``decode_base_s``: its base time from :meth:`decode`, at the batch's mean
-        context) and then the prompt tokens, on the device one after the other."""
+        sequence, of which ``finishing`` (default: all) complete their prompts (they and the decodes
+        need logits; a prompt's earlier chunks do not). A framework with ``split_mixed_steps``
+        runs the decodes as a decode step of their own (``decode_base_s``: its base time from
+        :meth:`decode`, at the batch's mean context) and then the prompt tokens, on the device
+        one after the other."""
+        finishing = len(chunks) if finishing is None else min(finishing, len(chunks))
         if self._split_mixed and batch and chunks:
             if decode_base_s is None:
                 decode_base_s = self.decode(batch)[0]
-            return decode_base_s + kv_s + self._prefill_gpu_s(chunks)
+            return decode_base_s + kv_s + self._prefill_gpu_s(chunks, finishing)
         prefill = 0
         attention = 0.0
         per_pair = self._global_s
@@ -170,30 +201,38 @@ class StepCost:
             for offset, tokens in chunks:
                 prefill += tokens
                 attention += self.attention_s(offset, tokens)
-        tokens = batch + prefill
-        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
-        gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket) + attention + kv_s
+        gpu = self._gemms_s(batch + prefill) + self.head_s(batch + finishing) + attention + kv_s
         if not self._graphs and gpu < self._floor_s:
             gpu = self._floor_s
         if not batch:
             return gpu + self._cpu_s
         return gpu + self._cpu_decode_s + batch * self._cpu_sequence_s
 
-    def _prefill_gpu_s(self, chunks: Sequence[tuple[int, int]]) -> float:
-        """Device time of prefill ``chunks`` of (offset, tokens) run on their own."""
-        tokens = sum(t for _, t in chunks)
-        bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
-        gpu = self._gemms_gpu_s(-(-tokens // bucket) * bucket)
+    def _prefill_gpu_s(self, chunks: Sequence[tuple[int, int]], finishing: int) -> float:
+        """Device time of prefill ``chunks`` of (offset, tokens) run on their own, ``finishing``
+        of them the last chunk of their prompt."""
+        gpu = self._gemms_s(sum(t for _, t in chunks)) + self.head_s(finishing)
         gpu += sum(self.attention_s(offset, t) for offset, t in chunks)
         if not self._graphs and gpu < self._floor_s:
             gpu = self._floor_s
         return gpu
 
     def static_prefill(self, seqs: int, longest_prompt: int) -> float:
-        """Static batching's prefill: ``seqs`` prompts padded to ``longest_prompt`` tokens."""
-        key = (seqs, -(-longest_prompt // _CHUNK_BUCKET) * _CHUNK_BUCKET)
+        """Static batching's prefill: ``seqs`` prompts padded to ``longest_prompt`` tokens
+        (cached; exact, as its rows, ``seqs x longest_prompt``, are padded to tiles as one)."""
+        key = (seqs, longest_prompt)
         seconds = self._static.get(key)
         if seconds is None:
-            step = Step(prefill_tokens=key[1], prefill_seqs=seqs)
+            step = Step(prefill_tokens=longest_prompt, prefill_seqs=seqs)
             seconds = self._static[key] = self._time(step)
         return seconds
+
+
+def _affine(cached: Callable[[int], float], tokens: int, bucket: int) -> float:
+    """``cached(tokens)`` from ``cached`` at the multiple of ``bucket`` above ``tokens`` and
+    one token below that multiple: the line through them (``_CHUNK_BUCKET``)."""
+    high = -(-tokens // bucket) * bucket
+    if high == tokens or tokens < bucket:
+        return cached(tokens)
+    top = cached(high)
+    return top - (high - tokens) * (top - cached(high - 1))

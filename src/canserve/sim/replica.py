@@ -218,7 +218,7 @@ class Replica:
         else:
             base_s, slope, _ = self.cost.decode(batch, self.kv_tokens // batch)
             kv_s = slope * self.kv_tokens
-        step_s = self.cost.mixed(batch, kv_s, chunks, base_s)
+        step_s = self.cost.mixed(batch, kv_s, chunks, base_s, len(done_now))
         self._tick(step_s, batch)
         finished: list[Request] = []
         if batch:
