@@ -198,8 +198,8 @@ def _drift(before: Path, after: Path) -> dict[str, float]:
 
     first, last = load_bench(before)[1], load_bench(after)[1]
     return {
-        f"{key.removesuffix('_s').upper()} p50": last[key]["p50"] / first[key]["p50"] - 1
-        for key in ("ttft_s", "itl_s")
+        "TTFT p50": last.ttft_s.p50 / first.ttft_s.p50 - 1,
+        "ITL p50": last.itl_s.p50 / first.itl_s.p50 - 1,
     }
 
 

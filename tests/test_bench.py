@@ -8,11 +8,14 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from canserve.bench.client import BenchConfig, run_bench
+from canserve import jsonable
+from canserve.bench.client import BenchConfig, RequestRecord, run_bench
 from canserve.bench.summary import load_bench, save_bench, summarize
+from canserve.stats import QUANTILES, Percentiles, percentiles
 
 TOKEN_GAP_S = 0.01
 
@@ -64,12 +67,12 @@ def test_metrics_from_a_stream():
     finally:
         server.shutdown()
     summary = summarize(cfg, records, complete)
-    assert complete and summary["succeeded"] == 6 and summary["errors"] == 0
-    assert summary["mean_output_tokens"] == 10
-    assert summary["tpot_s"]["p50"] == pytest.approx(TOKEN_GAP_S, rel=0.5)
-    assert summary["itl_s"]["p50"] == pytest.approx(TOKEN_GAP_S, rel=0.5)
-    assert summary["e2e_s"]["p50"] >= 10 * TOKEN_GAP_S
-    assert summary["ttft_s"]["p50"] < summary["e2e_s"]["p50"]
+    assert complete and summary.succeeded == 6 and summary.errors == 0
+    assert summary.mean_output_tokens == 10
+    assert summary.tpot_s.p50 == pytest.approx(TOKEN_GAP_S, rel=0.5)
+    assert summary.itl_s.p50 == pytest.approx(TOKEN_GAP_S, rel=0.5)
+    assert summary.e2e_s.p50 >= 10 * TOKEN_GAP_S
+    assert summary.ttft_s.p50 < summary.e2e_s.p50
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -83,7 +86,78 @@ def test_save_and_load_round_trip(tmp_path):
     path = tmp_path / "run.json"
     save_bench(path, cfg, summary, records)
     cfg2, summary2, records2 = load_bench(path)
-    assert cfg2 == cfg and summary2 == json.loads(json.dumps(summary)) and len(records2) == 5
+    assert cfg2 == cfg and summary2 == summary and len(records2) == 5
+    assert json.loads(path.read_text())["summary"] == summary.to_dict()
+
+
+# The keys of a summary's JSON (`canserve bench --json`, the `summary` of a canserve-bench/1 run
+# file), in their order: a public interface, so a renamed or reordered field fails here.
+SUMMARY_KEYS = [
+    "url",
+    "model",
+    "complete",
+    "requests",
+    "succeeded",
+    "errors",
+    "incomplete",
+    "error_samples",
+    "duration_s",
+    "ttft_s",
+    "tpot_s",
+    "itl_s",
+    "e2e_s",
+    "throughput_requests_per_s",
+    "throughput_output_tokens_per_s",
+    "mean_prompt_tokens",
+    "mean_output_tokens",
+    "goodput",
+    "slo",
+]
+PERCENTILE_KEYS = ["p50", "p90", "p95", "p99", "mean"]
+SLO_KEYS = ["name", "target_s", "value_s", "met"]
+# Saved by canserve before the summary was a dataclass (commit fd7e3f1): an SLO on every metric
+# a bench measures, an error, a request cut off, a one-token output.
+RUN_V1 = Path(__file__).parent / "fixtures" / "bench-run-v1.json"
+
+
+def test_percentiles_has_one_field_per_statistic():
+    values = [0.3, 0.1, 0.2, 0.7]
+    assert list(Percentiles.of(values).to_dict()) == [*QUANTILES, "mean"] == PERCENTILE_KEYS
+    assert Percentiles.of(values).to_dict() == percentiles(values)
+    assert Percentiles.of(values).stat("p95") == percentiles(values)["p95"]
+
+
+@pytest.mark.parametrize("slo", [None, "ttft_p95=1s,itl_p50=1ms"])
+def test_summary_keys_are_the_documented_ones(slo):
+    cfg = BenchConfig(url="http://x", model="m", concurrency=1, slo=slo)
+    records = [RequestRecord(8, 4, 0.0, 0.1, 0.4, 4, [0.1, 0.2, 0.3, 0.4])]
+    doc = summarize(cfg, records, True).to_dict()
+    assert list(doc) == SUMMARY_KEYS
+    for key in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        assert list(doc[key]) == PERCENTILE_KEYS
+    assert [list(row) for row in doc["slo"]] == ([SLO_KEYS] * 2 if slo else [])
+    empty = summarize(cfg, [], True).to_dict()  # no request: NaN percentiles, null in JSON
+    assert (
+        list(empty) == SUMMARY_KEYS and json.loads(jsonable.dumps(empty))["ttft_s"]["p50"] is None
+    )
+
+
+def test_a_run_saved_before_loads_to_the_same_summary(tmp_path):
+    doc = json.loads(RUN_V1.read_text())
+    cfg, summary, records = load_bench(RUN_V1)
+    assert json.loads(jsonable.dumps(summary.to_dict())) == doc["summary"]
+    assert list(summary.to_dict()) == list(doc["summary"]) == SUMMARY_KEYS
+    assert not summary.complete and summary.goodput == 0.25
+    assert [(r.name, r.met) for r in summary.slo] == [
+        ("ttft_p95", False),
+        ("tpot_p50", False),
+        ("itl_p99", True),
+        ("e2e_mean", True),
+    ]
+    # saved again, it is the same file
+    again = tmp_path / "again.json"
+    save_bench(again, cfg, summary, records)
+    assert json.loads(again.read_text()) == doc
 
 
 @pytest.mark.parametrize(("mode", "message"), [("html", "not an OpenAI"), ("error", "HTTP 500")])

@@ -98,9 +98,9 @@ def test_a_malformed_chunk_fails_its_request_with_the_reason(broken, mode):
     )
     records, complete = run_bench(cfg)
     summary = summarize(cfg, records, complete)
-    assert complete and summary["requests"] == 4 and summary["errors"] == 4
+    assert complete and summary.requests == 4 and summary.errors == 4
     assert all(r.error and r.error.startswith("not an OpenAI stream") for r in records)
-    assert MALFORMED[mode][1] in summary["error_samples"][0]
+    assert MALFORMED[mode][1] in summary.error_samples[0]
 
 
 def test_good_chunks_still_count(broken):
@@ -108,7 +108,7 @@ def test_good_chunks_still_count(broken):
         url=broken("ok"), model="m", concurrency=1, prompt="4", output="5", requests=2
     )
     summary = summarize(cfg, *run_bench(cfg))
-    assert summary["succeeded"] == 2 and summary["mean_output_tokens"] == 5
+    assert summary.succeeded == 2 and summary.mean_output_tokens == 5
 
 
 def test_timeout_is_a_deadline_per_request(broken):
@@ -145,8 +145,8 @@ def test_duration_is_a_wall_clock_bound(broken):
     records, complete = run_bench(cfg)
     assert time.monotonic() - t0 < 6
     summary = summarize(cfg, records, complete)
-    assert summary["requests"] >= 1 and summary["incomplete"] == summary["requests"]
-    assert summary["errors"] == 0 and all(r.error == CUT_OFF for r in records)
+    assert summary.requests >= 1 and summary.incomplete == summary.requests
+    assert summary.errors == 0 and all(r.error == CUT_OFF for r in records)
 
 
 def _bench_cli(*args):
@@ -222,7 +222,7 @@ def test_a_saved_run_loads_and_recomputes_its_summary(tmp_path):
     doc["summary"]["tpot_s"]["p50"] = 123.0  # a summary edited by hand is not trusted
     path.write_text(json.dumps(doc))
     _, summary, records = load_bench(path)
-    assert summary["tpot_s"]["p50"] == pytest.approx(0.1) and len(records) == 2
+    assert summary.tpot_s.p50 == pytest.approx(0.1) and len(records) == 2
 
 
 def _mutations():
@@ -339,9 +339,7 @@ def test_sweep_against_a_server_reports_its_slo_capacity(broken, tmp_path):
     assert rates[-1] == pytest.approx(easy["saturation_throughput_requests_per_s"])
     assert easy["slo_capacity_requests_per_s"] == pytest.approx(rates[-1])
     assert easy["first_missing_rate_requests_per_s"] is None
-    assert len(easy["saved"]) == 4 and all(
-        load_bench(p)[1]["succeeded"] == 6 for p in easy["saved"]
-    )
+    assert len(easy["saved"]) == 4 and all(load_bench(p)[1].succeeded == 6 for p in easy["saved"])
     hard = json.loads(run_cli("bench", url, *base, "--slo", "ttft_p95=0.1ms").stdout)
     assert hard["slo_capacity_requests_per_s"] is None
     assert hard["first_missing_rate_requests_per_s"] == pytest.approx(hard["points"][2]["rate"])
@@ -444,5 +442,5 @@ def test_any_mutated_run_file_loads_or_is_one_line(tmp_path, path, value):
     except InvalidInputError as exc:
         assert "\n" not in str(exc)
         return
-    assert summary["requests"] == len(records)
-    json.dumps(summary, allow_nan=True)
+    assert summary.requests == len(records)
+    json.dumps(summary.to_dict(), allow_nan=True)

@@ -9,9 +9,11 @@ import pytest
 from canserve import InvalidInputError, get_model, serving_config
 from canserve.bench.client import BenchConfig
 from canserve.bench.compare import calibrate
+from canserve.bench.summary import BenchSummary
 from canserve.perf import estimate_perf, load_calibration
 from canserve.perf.calibration import KernelCosts
 from canserve.perf.device import Hardware
+from canserve.stats import Percentiles
 
 LLAMA_8B = get_model("llama-3.1-8b")
 
@@ -51,21 +53,41 @@ def test_bad_calibration_is_refused(doc, message):
         load_calibration(doc)
 
 
-def _bench(batch: int, cal, prompt: int = 512, output: int = 128) -> tuple[BenchConfig, dict]:
+def _measured(**stats: float) -> Percentiles:
+    """Percentiles of which only ``stats`` were measured (the others NaN)."""
+    return Percentiles(**{**dict.fromkeys(("p50", "p90", "p95", "p99", "mean"), math.nan), **stats})
+
+
+def _bench(
+    batch: int, cal, prompt: int = 512, output: int = 128
+) -> tuple[BenchConfig, BenchSummary]:
     """A closed-loop benchmark summary whose TPOT and TTFT the model with ``cal`` predicts."""
     cfg = serving_config(LLAMA_8B, gpu="H100", calibration=cal)
     context = prompt + output // 2
     tpot = estimate_perf(cfg, batch=batch, context=context).tpot_s
     ttft = estimate_perf(cfg, prompt=prompt, output=1).ttft_s
     e2e = ttft + (output - 1) * tpot
-    summary = {
-        "mean_prompt_tokens": prompt,
-        "mean_output_tokens": output,
-        "tpot_s": {"p50": tpot},
-        "ttft_s": {"p50": ttft},
-        "e2e_s": {"mean": e2e},
-        "throughput_requests_per_s": batch / e2e,
-    }
+    summary = BenchSummary(
+        url="http://x",
+        model="m",
+        complete=True,
+        requests=batch,
+        succeeded=batch,
+        errors=0,
+        incomplete=0,
+        error_samples=[],
+        duration_s=e2e,
+        ttft_s=_measured(p50=ttft),
+        tpot_s=_measured(p50=tpot),
+        itl_s=_measured(),  # no ITL: the decode step is TPOT's
+        e2e_s=_measured(mean=e2e),
+        throughput_requests_per_s=batch / e2e,
+        throughput_output_tokens_per_s=batch * output / e2e,
+        mean_prompt_tokens=prompt,
+        mean_output_tokens=output,
+        goodput=None,
+        slo=[],
+    )
     return BenchConfig(url="http://x", model="m", concurrency=batch), summary
 
 
@@ -103,9 +125,10 @@ def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
             "vllm": replace(fast.framework("vllm"), step_overhead_s=0.0),
         },
     )
-    benches = [_bench(b, fast) for b in (1, 32)]
-    for _, summary in benches:
-        summary["tpot_s"]["p50"] *= 0.5
+    benches = [
+        (cfg, replace(summary, tpot_s=_measured(p50=summary.tpot_s.p50 * 0.5)))
+        for cfg, summary in (_bench(b, fast) for b in (1, 32))
+    ]
     _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
     assert 0 < values["stream_bw_fraction"] <= 1 and 0 < values["compute_efficiency"] <= 1
     assert values["decode_overhead_s"] >= 0
@@ -113,7 +136,7 @@ def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
 
 def test_calibrate_needs_a_tpot():
     cfg, summary = _bench(1, load_calibration())
-    summary["tpot_s"]["p50"] = math.nan
+    summary = replace(summary, tpot_s=_measured())
     with pytest.raises(InvalidInputError, match="no benchmark with a measured TPOT"):
         calibrate([(cfg, summary)], serving_config(LLAMA_8B, gpu="H100"))
 

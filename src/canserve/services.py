@@ -14,7 +14,7 @@ from canserve.arch import spec_from_config
 from canserve.arch.spec import ModelSpec
 from canserve.bench.client import BenchConfig, RequestRecord, run_bench
 from canserve.bench.compare import calibrate, compare, write_calibration
-from canserve.bench.summary import load_bench, summarize
+from canserve.bench.summary import BenchSummary, load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
 from canserve.catalog.models import CatalogModel, get_model, list_models, search_models
@@ -507,7 +507,7 @@ def gpu_rows(needle: str | None = None) -> list[dict[str, Any]]:
 
 def _bench_input(
     source: str, query: CompareQuery
-) -> tuple[BenchConfig, dict[str, Any], list[RequestRecord]]:
+) -> tuple[BenchConfig, BenchSummary, list[RequestRecord]]:
     """A saved run, or (a URL) a fresh closed-loop run against that server."""
     if source.startswith(("http://", "https://")):
         cfg = BenchConfig(
@@ -527,10 +527,10 @@ def run_compare(source: str, query: CompareQuery, spec: ModelSpec | None = None)
     """``canserve compare``: a benchmark (saved, or run now against a URL) beside the
     prediction for the same traffic."""
     cfg, summary, records = _bench_input(source, query)
-    if not summary["succeeded"]:
+    if not summary.succeeded:
         raise InvalidInputError(
             f"{source}: no successful request to compare with: "
-            + ("; ".join(summary.get("error_samples", [])) or "no requests sent")
+            + ("; ".join(summary.error_samples) or "no requests sent")
         )
     return compare(cfg, summary, serving_from(query, resolve_model(query, spec)), records)
 
@@ -555,7 +555,7 @@ def run_calibrate(
     runs = []
     for path in sources:
         cfg, summary, records = load_bench(path)
-        if summary["succeeded"]:
+        if summary.succeeded:
             runs.append((cfg, summary, records))
     if not runs:
         raise InvalidInputError("no benchmark with successful requests to calibrate from")

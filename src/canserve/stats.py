@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
-__all__ = ["QUANTILES", "percentiles", "quantile"]
+__all__ = ["QUANTILES", "Percentiles", "percentiles", "quantile"]
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 _NUMPY_FROM = 50_000  # values; larger samples are sorted by numpy (a gguf dependency)
@@ -69,3 +70,25 @@ def percentiles(
     out = {k: quantile(ordered, q) for k, q in QUANTILES.items()}
     out["mean"] = math.fsum(ordered) / len(ordered)
     return out
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """:func:`percentiles` as a typed object: one field per key of its dict, in its order."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+
+    @classmethod
+    def of(cls, values: Sequence[float], weights: Sequence[float] | None = None) -> Percentiles:
+        return cls(**percentiles(values, weights))
+
+    def stat(self, name: str) -> float:
+        """The statistic named ``name`` (``"p95"``, ``"mean"``: an SLO's ``stat``)."""
+        return self.to_dict()[name]
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from canserve.bench.client import BenchConfig, RequestRecord
+from canserve.bench.summary import BenchSummary
 from canserve.catalog.gpus import GPU
 from canserve.errors import InvalidInputError
 from canserve.perf.calibration import CPU_FRACTION_MAX, Calibration, load_calibration
@@ -61,7 +62,7 @@ def _replay(records: list[RequestRecord], folder: Path) -> Path:
 
 def predict(
     cfg: BenchConfig,
-    summary: dict[str, Any],
+    summary: BenchSummary,
     serving: ServingConfig,
     records: list[RequestRecord] | None = None,
 ) -> dict[str, Any]:
@@ -70,12 +71,12 @@ def predict(
     of its own arrival times and lengths (so the prediction sees the same bursts the server
     saw), else as a Poisson process at its rate."""
     prompt = cfg.prompt
-    if prompt.strip().isdigit() and summary["mean_prompt_tokens"] >= 1:
-        prompt = str(round(summary["mean_prompt_tokens"]))  # as the server's tokenizer counted
+    if prompt.strip().isdigit() and summary.mean_prompt_tokens >= 1:
+        prompt = str(round(summary.mean_prompt_tokens))  # as the server's tokenizer counted
     common: dict[str, Any] = dict(
         prompt=prompt,
         output=cfg.output,
-        requests=max(1, summary["succeeded"]),
+        requests=max(1, summary.succeeded),
         seed=cfg.seed,
     )
     if cfg.concurrency is not None:
@@ -89,7 +90,7 @@ def predict(
 
 def compare(
     cfg: BenchConfig,
-    summary: dict[str, Any],
+    summary: BenchSummary,
     serving: ServingConfig,
     records: list[RequestRecord] | None = None,
 ) -> dict[str, Any]:
@@ -102,21 +103,25 @@ def compare(
     rows = []
     for metric, stat in _METRICS:
         rows.append(
-            _row(f"{metric.removesuffix('_s')} {stat}", summary[metric][stat], pred[metric][stat])
+            _row(
+                f"{metric.removesuffix('_s')} {stat}",
+                summary.latency(metric).stat(stat),
+                pred[metric][stat],
+            )
         )
     rows.append(
         _row(
             "output tokens/s",
-            summary["throughput_output_tokens_per_s"],
+            summary.throughput_output_tokens_per_s,
             pred["throughput_output_tokens_per_s"],
         )
     )
     decode = estimate_perf(
         serving,
         batch=min(cfg.concurrency or 1, serving.max_num_seqs or 10**6),
-        context=int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1,
+        context=int(summary.mean_prompt_tokens + summary.mean_output_tokens / 2) or 1,
     )
-    measured_decode = 1 / summary["tpot_s"]["p50"] if summary["tpot_s"]["p50"] else math.nan
+    measured_decode = 1 / summary.tpot_s.p50 if summary.tpot_s.p50 else math.nan
     rows.append(_row("decode tok/s per sequence", measured_decode, 1 / decode.tpot_s))
     errors = [abs(r["error"]) for r in rows if not math.isnan(r["error"])]
     gpu = serving.require_gpu("compare")
@@ -150,7 +155,7 @@ def fraction_grid(gpu: GPU) -> list[float]:
 
 
 def _bench_points(
-    benches: list[tuple[BenchConfig, dict[str, Any]]], max_num_seqs: int | None
+    benches: list[tuple[BenchConfig, BenchSummary]], max_num_seqs: int | None
 ) -> tuple[list[tuple[int, int, float]], list[tuple[int, float]]]:
     """(batch, context, measured decode step) of every run, and (prompt, TTFT) of the
     uncontended ones (concurrency 1). The decode step is the median inter-token gap (ITL p50):
@@ -160,18 +165,18 @@ def _bench_points(
     points, prefill = [], []
     for cfg, summary in benches:
         batch = cfg.concurrency or max(
-            1, round(summary["throughput_requests_per_s"] * summary["e2e_s"]["mean"])
+            1, round(summary.throughput_requests_per_s * summary.e2e_s.mean)
         )
         batch = min(batch, max_num_seqs or batch)  # a server running fewer at once
-        context = int(summary["mean_prompt_tokens"] + summary["mean_output_tokens"] / 2) or 1
-        step = summary.get("itl_s", {}).get("p50", math.nan)
+        context = int(summary.mean_prompt_tokens + summary.mean_output_tokens / 2) or 1
+        step = summary.itl_s.p50
         if not _positive(step):
-            step = summary["tpot_s"]["p50"]
+            step = summary.tpot_s.p50
         if _positive(step):
             points.append((batch, context, step))
-        ttft = summary["ttft_s"]["p50"]
+        ttft = summary.ttft_s.p50
         if (cfg.concurrency or 0) <= 1 and _positive(ttft):
-            prefill.append((int(summary["mean_prompt_tokens"]) or 1, ttft))
+            prefill.append((int(summary.mean_prompt_tokens) or 1, ttft))
     return points, prefill
 
 
@@ -209,7 +214,7 @@ def _fit_overheads(
 
 
 def calibrate(
-    benches: list[tuple[BenchConfig, dict[str, Any]]], serving: ServingConfig
+    benches: list[tuple[BenchConfig, BenchSummary]], serving: ServingConfig
 ) -> tuple[Calibration, dict[str, float]]:
     """Fit, to the benchmarks, the framework's fixed time per decode step
     (``decode_overhead_s`` >= 0) and, from two or more batch sizes, its time per decoded

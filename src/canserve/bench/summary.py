@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ from canserve import jsonable
 from canserve.bench.client import BenchConfig, RequestRecord, validate_config
 from canserve.errors import InvalidInputError
 from canserve.sim.metrics import parse_slos
-from canserve.stats import percentiles
+from canserve.stats import Percentiles
 
-__all__ = ["load_bench", "save_bench", "summarize"]
+__all__ = ["BenchSummary", "SloRow", "load_bench", "save_bench", "summarize"]
 
 FORMAT = "canserve-bench/1"
 MAX_FILE_BYTES = 1 << 30  # a run file larger than 1 GiB is refused before it is read
@@ -33,7 +33,57 @@ def _tpot(r: RequestRecord) -> float | None:
     return (r.end_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else None
 
 
-def summarize(cfg: BenchConfig, records: list[RequestRecord], complete: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SloRow:
+    """One ``--slo`` target beside the run's value of its statistic."""
+
+    name: str  # e.g. "ttft_p95"
+    target_s: float
+    value_s: float
+    met: bool
+
+
+@dataclass(frozen=True)
+class BenchSummary:
+    """A run's summary; :meth:`to_dict` is what ``canserve bench --json`` prints and the
+    ``summary`` a run file keeps (its keys are a public interface)."""
+
+    url: str
+    model: str
+    complete: bool
+    requests: int
+    succeeded: int
+    errors: int
+    incomplete: int
+    error_samples: list[str]  # up to 5 distinct error messages
+    duration_s: float
+    ttft_s: Percentiles
+    tpot_s: Percentiles
+    itl_s: Percentiles
+    e2e_s: Percentiles
+    throughput_requests_per_s: float
+    throughput_output_tokens_per_s: float
+    mean_prompt_tokens: float
+    mean_output_tokens: float
+    goodput: float | None  # None without --slo (or with no successful request)
+    slo: list[SloRow]
+
+    def latency(self, metric: str) -> Percentiles:
+        """The percentiles of ``metric`` (``"ttft_s"``, ``"tpot_s"``, ``"itl_s"``, ``"e2e_s"``:
+        an SLO's ``metric``)."""
+        latencies = {
+            "ttft_s": self.ttft_s,
+            "tpot_s": self.tpot_s,
+            "itl_s": self.itl_s,
+            "e2e_s": self.e2e_s,
+        }
+        return latencies[metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(cfg: BenchConfig, records: list[RequestRecord], complete: bool) -> BenchSummary:
     ok = [r for r in records if r.ok]
     incomplete = [r for r in records if r.incomplete]
     errors = [r.error for r in records if r.error and not r.incomplete]
@@ -45,7 +95,7 @@ def summarize(cfg: BenchConfig, records: list[RequestRecord], complete: bool) ->
     itl = [b - a for r in ok for a, b in zip(r.token_times_s, r.token_times_s[1:], strict=False)]
     span = (max(end) - min(r.start_s for r in ok)) if ok else 0.0
     out_tokens = sum(r.output_tokens for r in ok)
-    result: dict[str, Any] = dict(
+    result = BenchSummary(
         url=cfg.url,
         model=cfg.model,
         complete=complete,
@@ -55,10 +105,10 @@ def summarize(cfg: BenchConfig, records: list[RequestRecord], complete: bool) ->
         incomplete=len(incomplete),
         error_samples=sorted(set(errors))[:5],
         duration_s=span,
-        ttft_s=percentiles(ttft),
-        tpot_s=percentiles([t for t in tpots if t is not None]),
-        itl_s=percentiles(itl),
-        e2e_s=percentiles(e2e),
+        ttft_s=Percentiles.of(ttft),
+        tpot_s=Percentiles.of([t for t in tpots if t is not None]),
+        itl_s=Percentiles.of(itl),
+        e2e_s=Percentiles.of(e2e),
         throughput_requests_per_s=len(ok) / span if span else 0.0,
         throughput_output_tokens_per_s=out_tokens / span if span else 0.0,
         mean_prompt_tokens=sum(r.prompt_tokens for r in ok) / len(ok) if ok else 0.0,
@@ -72,24 +122,24 @@ def summarize(cfg: BenchConfig, records: list[RequestRecord], complete: bool) ->
         for i in range(len(ok)):
             values = {"ttft_s": ttft[i], "e2e_s": e2e[i], "tpot_s": tpots[i] or 0.0}
             good += all(values.get(s.metric, 0.0) <= s.target_s for s in slos)
-        result["goodput"] = good / len(ok)
-        result["slo"] = [
-            dict(
-                name=s.name,
-                target_s=s.target_s,
-                value_s=result[s.metric][s.stat],
-                met=result[s.metric][s.stat] <= s.target_s,
+        rows = []
+        for s in slos:
+            value = result.latency(s.metric).stat(s.stat)
+            rows.append(
+                SloRow(name=s.name, target_s=s.target_s, value_s=value, met=value <= s.target_s)
             )
-            for s in slos
-        ]
+        result = replace(result, goodput=good / len(ok), slo=rows)
     return result
 
 
 def save_bench(
-    path: str | Path, cfg: BenchConfig, summary: dict[str, Any], records: list[RequestRecord]
+    path: str | Path, cfg: BenchConfig, summary: BenchSummary, records: list[RequestRecord]
 ) -> None:
     doc = dict(
-        format=FORMAT, config=asdict(cfg), summary=summary, records=[asdict(r) for r in records]
+        format=FORMAT,
+        config=asdict(cfg),
+        summary=summary.to_dict(),
+        records=[asdict(r) for r in records],
     )
     Path(path).write_text(jsonable.dumps(doc, indent=1))
 
@@ -187,7 +237,7 @@ def _record(path: str | Path, i: int, raw: object) -> RequestRecord:
     return rec
 
 
-def load_bench(path: str | Path) -> tuple[BenchConfig, dict[str, Any], list[RequestRecord]]:
+def load_bench(path: str | Path) -> tuple[BenchConfig, BenchSummary, list[RequestRecord]]:
     """The run saved in ``path``: its configuration, its summary (recomputed from the records)
     and its records. A bad file is one :class:`InvalidInputError` line naming what is wrong."""
     doc = _read_doc(path)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from canserve.bench.client import BenchConfig, RequestRecord, run_bench
-from canserve.bench.summary import summarize
+from canserve.bench.summary import BenchSummary, summarize
 from canserve.errors import InvalidInputError
 from canserve.validation import check_int
 
@@ -33,7 +33,7 @@ class SweepPoint:
     rate: float | None  # requests/s sent (open loop), None for the closed-loop points
     concurrency: int | None
     slo_met: bool | None  # None without --slo
-    summary: dict[str, Any]
+    summary: BenchSummary
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,10 @@ class Sweep:
         return asdict(self)
 
 
-def _met(summary: dict[str, Any]) -> bool | None:
-    if not summary["slo"]:
+def _met(summary: BenchSummary) -> bool | None:
+    if not summary.slo:
         return None
-    return summary["errors"] == 0 and all(row["met"] for row in summary["slo"])
+    return summary.errors == 0 and all(row.met for row in summary.slo)
 
 
 def sweep_rates(sync_rps: float, saturation_rps: float, points: int) -> list[float]:
@@ -93,13 +93,13 @@ def run_sweep(
 
     base = replace(cfg, rate=None, concurrency=None)
     sync = one("synchronous", replace(base, concurrency=1))
-    if not sync.summary["succeeded"]:
+    if not sync.summary.succeeded:
         raise InvalidInputError(
-            "no request succeeded: " + ("; ".join(sync.summary["error_samples"]) or "none sent")
+            "no request succeeded: " + ("; ".join(sync.summary.error_samples) or "none sent")
         )
     peak = one("throughput", replace(base, concurrency=throughput_concurrency, warmup=0))
-    sync_rps = sync.summary["throughput_requests_per_s"]
-    sat_rps = max(peak.summary["throughput_requests_per_s"], sync_rps)
+    sync_rps = sync.summary.throughput_requests_per_s
+    sat_rps = max(peak.summary.throughput_requests_per_s, sync_rps)
     capacity = first_miss = None
     failed = False
     for i, rate in enumerate(sweep_rates(sync_rps, sat_rps, points)):

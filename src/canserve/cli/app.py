@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -34,6 +34,10 @@ from canserve.queries import (
 from canserve.sim.api import DEFAULT_MAX_SIM_REQUESTS
 from canserve.units import GB, TB
 from canserve.validation import check_float, check_optional_int
+
+if TYPE_CHECKING:  # the bench modules load when a bench command runs
+    from canserve.bench.client import BenchConfig, RequestRecord
+    from canserve.bench.sweep import SweepPoint
 
 __all__ = ["app", "main", "run"]
 
@@ -721,15 +725,20 @@ def bench(
     summary = summarize(cfg, records, complete)
     if save is not None:
         save_bench(save, cfg, summary, records)
-    print_json(summary) if as_json else output.print_bench(summary)
-    if not summary["succeeded"]:
+    print_json(summary.to_dict()) if as_json else output.print_bench(summary)
+    if not summary.succeeded:
         raise InvalidInputError(
-            "no request succeeded: " + ("; ".join(summary["error_samples"]) or "no requests sent")
+            "no request succeeded: " + ("; ".join(summary.error_samples) or "no requests sent")
         )
 
 
 def _bench_sweep(
-    cfg: Any, points: int, concurrency: int | None, save: Path | None, as_json: bool, quiet: bool
+    cfg: BenchConfig,
+    points: int,
+    concurrency: int | None,
+    save: Path | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """``bench --sweep``: run it, save each point (``run.json`` -> ``run-1-synchronous.json``,
     ...), print the table and the measured SLO capacity."""
@@ -741,7 +750,7 @@ def _bench_sweep(
 
     saved: list[str] = []
 
-    def keep(point: Any, run_cfg: Any, records: Any) -> None:
+    def keep(point: SweepPoint, run_cfg: BenchConfig, records: list[RequestRecord]) -> None:
         if save is not None:
             path = save.with_name(f"{save.stem}-{len(saved) + 1}-{point.kind}{save.suffix}")
             save_bench(path, run_cfg, point.summary, records)
@@ -752,8 +761,10 @@ def _bench_sweep(
         result = run_sweep(
             cfg, points, concurrency, lambda kind, n: bar.advance(task, n), on_point=keep
         )
-    doc = {**result.to_dict(), "saved": saved}
-    print_json(doc) if as_json else output.print_sweep(doc)
+    if as_json:
+        print_json({**result.to_dict(), "saved": saved})
+    else:
+        output.print_sweep(result, saved)
 
 
 @app.command()

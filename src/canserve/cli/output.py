@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +17,10 @@ from canserve import jsonable
 from canserve.memory import MemoryEstimate
 from canserve.perf import PerfEstimate
 from canserve.units import GB, GIB, TB, format_bytes, format_params
+
+if TYPE_CHECKING:  # the bench modules load when a bench command runs
+    from canserve.bench.summary import BenchSummary
+    from canserve.bench.sweep import Sweep
 
 __all__ = ["err", "out"]
 
@@ -429,37 +433,38 @@ def print_plan(d: dict[str, Any], report: Path | None) -> None:
         out.print(f"note: {note}", style="dim")
 
 
-def print_bench(d: dict[str, Any]) -> None:
-    state = "" if d["complete"] else " (stopped early: partial results)"
+def print_bench(d: BenchSummary) -> None:
+    state = "" if d.complete else " (stopped early: partial results)"
     out.print(
-        f"{d['url']} · {d['model']} · {d['succeeded']}/{d['requests']} requests succeeded "
-        f"in {d['duration_s']:.1f} s{state}"
+        f"{d.url} · {d.model} · {d.succeeded}/{d.requests} requests succeeded "
+        f"in {d.duration_s:.1f} s{state}"
     )
     table = Table()
     table.add_column("latency")
     for col in ("p50", "p90", "p95", "p99", "mean"):
         table.add_column(col, justify="right")
-    for key, label in (
-        ("ttft_s", "TTFT"),
-        ("tpot_s", "TPOT"),
-        ("itl_s", "ITL"),
-        ("e2e_s", "end-to-end"),
+    for p, label in (
+        (d.ttft_s, "TTFT"),
+        (d.tpot_s, "TPOT"),
+        (d.itl_s, "ITL"),
+        (d.e2e_s, "end-to-end"),
     ):
-        table.add_row(label, *(ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+        table.add_row(label, *(ms(v) for v in (p.p50, p.p90, p.p95, p.p99, p.mean)))
     out.print(table)
     out.print(
-        f"throughput {d['throughput_requests_per_s']:.2f} requests/s, "
-        f"{d['throughput_output_tokens_per_s']:.1f} output tokens/s · mean output "
-        f"{d['mean_output_tokens']:.1f} tokens · errors {d['errors']}"
+        f"throughput {d.throughput_requests_per_s:.2f} requests/s, "
+        f"{d.throughput_output_tokens_per_s:.1f} output tokens/s · mean output "
+        f"{d.mean_output_tokens:.1f} tokens · errors {d.errors}"
     )
-    for e in d["error_samples"]:
+    for e in d.error_samples:
         out.print(f"error: {e}", style="red")
-    if d["goodput"] is not None:
-        out.print(f"goodput: {d['goodput']:.1%}")
+    if d.goodput is not None:
+        out.print(f"goodput: {d.goodput:.1%}")
 
 
-def print_sweep(d: dict[str, Any]) -> None:
-    """``bench --sweep``: one row per point, then the measured SLO capacity."""
+def print_sweep(d: Sweep, saved: list[str]) -> None:
+    """``bench --sweep``: one row per point, then the measured SLO capacity; ``saved``: the
+    files the points were saved to."""
     table = Table(title="bench sweep")
     for col in (
         "run",
@@ -475,36 +480,36 @@ def print_sweep(d: dict[str, Any]) -> None:
         "SLOs met",
     ):
         table.add_column(col, justify="left" if col == "run" else "right")
-    for p in d["points"]:
-        s = p["summary"]
-        sent = f"{p['rate']:.3g}/s" if p["rate"] is not None else f"{p['concurrency']} in flight"
-        met = "-" if p["slo_met"] is None else ("yes" if p["slo_met"] else "no")
+    for p in d.points:
+        s = p.summary
+        sent = f"{p.rate:.3g}/s" if p.rate is not None else f"{p.concurrency} in flight"
+        met = "-" if p.slo_met is None else ("yes" if p.slo_met else "no")
         table.add_row(
-            p["kind"],
+            p.kind,
             sent,
-            f"{s['throughput_requests_per_s']:.3g}",
-            f"{s['throughput_output_tokens_per_s']:.1f}",
-            ms(s["ttft_s"]["p50"]),
-            ms(s["ttft_s"]["p95"]),
-            ms(s["tpot_s"]["p50"]),
-            ms(s["e2e_s"]["p50"]),
-            ms(s["e2e_s"]["p95"]),
-            str(s["errors"]),
+            f"{s.throughput_requests_per_s:.3g}",
+            f"{s.throughput_output_tokens_per_s:.1f}",
+            ms(s.ttft_s.p50),
+            ms(s.ttft_s.p95),
+            ms(s.tpot_s.p50),
+            ms(s.e2e_s.p50),
+            ms(s.e2e_s.p95),
+            str(s.errors),
             met,
         )
     out.print(table)
     out.print(
-        f"saturation throughput {d['saturation_throughput_requests_per_s']:.3g} requests/s "
-        f"(synchronous {d['synchronous_throughput_requests_per_s']:.3g})"
+        f"saturation throughput {d.saturation_throughput_requests_per_s:.3g} requests/s "
+        f"(synchronous {d.synchronous_throughput_requests_per_s:.3g})"
     )
-    if d["slo"]:
-        cap, miss = d["slo_capacity_requests_per_s"], d["first_missing_rate_requests_per_s"]
+    if d.slo:
+        cap, miss = d.slo_capacity_requests_per_s, d.first_missing_rate_requests_per_s
         if cap is None:
-            out.print(f"measured SLO capacity: below the lowest rate tried ({d['slo']})")
+            out.print(f"measured SLO capacity: below the lowest rate tried ({d.slo})")
         else:
             above = f"; {miss:.3g} requests/s misses" if miss is not None else ""
-            out.print(f"measured SLO capacity: {cap:.3g} requests/s ({d['slo']}{above})")
-    for path in d.get("saved", []):
+            out.print(f"measured SLO capacity: {cap:.3g} requests/s ({d.slo}{above})")
+    for path in saved:
         out.print(f"saved {path}")
 
 
