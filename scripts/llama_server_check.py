@@ -28,7 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,9 +239,9 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
             drift[f"{metric} around the {share:.0%} run"] = value
         cfg, summary, records = load_bench(path)
         result = compare(cfg, summary, serving, records)
-        by_metric = {r["metric"]: r for r in result["rows"]}
+        by_metric = {r.metric: r for r in result.rows}
         for metric, tolerance in TOLERANCES.items():
-            row = by_metric[metric]
+            row = asdict(by_metric[metric])
             rows.append(dict(load=share, rate_requests_per_s=rate, tolerance=tolerance, **row))
         log(table([r for r in rows if r["load"] == share]))
         calibrations.append(values)

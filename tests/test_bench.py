@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from canserve import jsonable
+from canserve import get_model, jsonable, serving_config
 from canserve.bench.client import BenchConfig, RequestRecord, run_bench
+from canserve.bench.compare import CompareRow, compare
 from canserve.bench.summary import load_bench, save_bench, summarize
 from canserve.stats import QUANTILES, Percentiles, percentiles
 
@@ -158,6 +159,27 @@ def test_a_run_saved_before_loads_to_the_same_summary(tmp_path):
     again = tmp_path / "again.json"
     save_bench(again, cfg, summary, records)
     assert json.loads(again.read_text()) == doc
+
+
+def test_comparison_keys_are_the_documented_ones():
+    """`canserve compare --json`: its keys, and one row per metric in this order."""
+    cfg, summary, records = load_bench(RUN_V1)
+    result = compare(cfg, summary, serving_config(get_model("qwen3-0.6b"), gpu="H100"), records)
+    doc = json.loads(jsonable.dumps(result.to_dict()))
+    assert list(doc) == ["model", "gpu", "framework", "rows", "median_abs_error", "calibration"]
+    assert [list(r) for r in doc["rows"]] == [["metric", "measured", "predicted", "error"]] * 8
+    assert [r["metric"] for r in doc["rows"]] == [
+        "ttft p50",
+        "ttft p95",
+        "tpot p50",
+        "tpot p95",
+        "e2e p50",
+        "e2e p95",
+        "output tokens/s",
+        "decode tok/s per sequence",
+    ]
+    assert doc["rows"][0]["measured"] == summary.ttft_s.p50
+    assert result.rows[0] == CompareRow(**doc["rows"][0])
 
 
 @pytest.mark.parametrize(("mode", "message"), [("html", "not an OpenAI"), ("error", "HTTP 500")])

@@ -13,7 +13,7 @@ from typing import Any
 from canserve.arch import spec_from_config
 from canserve.arch.spec import ModelSpec
 from canserve.bench.client import BenchConfig, RequestRecord, run_bench
-from canserve.bench.compare import calibrate, compare, write_calibration
+from canserve.bench.compare import Comparison, calibrate, compare, write_calibration
 from canserve.bench.summary import BenchSummary, load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
@@ -523,7 +523,7 @@ def _bench_input(
     return load_bench(Path(source))
 
 
-def run_compare(source: str, query: CompareQuery, spec: ModelSpec | None = None) -> dict[str, Any]:
+def run_compare(source: str, query: CompareQuery, spec: ModelSpec | None = None) -> Comparison:
     """``canserve compare``: a benchmark (saved, or run now against a URL) beside the
     prediction for the same traffic."""
     cfg, summary, records = _bench_input(source, query)
@@ -567,9 +567,7 @@ def run_calibrate(
         calibration_file=str(out_file),
         values=values,
         median_abs_error_before=[
-            compare(*run[:2], serving, run[2])["median_abs_error"] for run in runs
+            compare(*run[:2], serving, run[2]).median_abs_error for run in runs
         ],
-        median_abs_error_after=[
-            compare(*run[:2], after, run[2])["median_abs_error"] for run in runs
-        ],
+        median_abs_error_after=[compare(*run[:2], after, run[2]).median_abs_error for run in runs],
     )

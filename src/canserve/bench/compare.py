@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,36 @@ from canserve.errors import InvalidInputError
 from canserve.perf.calibration import CPU_FRACTION_MAX, Calibration, load_calibration
 from canserve.perf.estimate import estimate_perf
 from canserve.serving import ServingConfig
-from canserve.sim.api import simulate
+from canserve.sim.api import SimResult, simulate
 from canserve.sim.workload import Workload
 
-__all__ = ["calibrate", "compare", "write_calibration"]
+__all__ = ["CompareRow", "Comparison", "calibrate", "compare", "write_calibration"]
 
-_METRICS = [
-    ("ttft_s", "p50"),
-    ("ttft_s", "p95"),
-    ("tpot_s", "p50"),
-    ("tpot_s", "p95"),
-    ("e2e_s", "p50"),
-    ("e2e_s", "p95"),
-]
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One metric measured and predicted; ``error``: predicted / measured - 1 (NaN when
+    nothing was measured)."""
+
+    metric: str  # e.g. "ttft p50", "output tokens/s"
+    measured: float
+    predicted: float
+    error: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``canserve compare``: a benchmark beside the prediction for the same traffic."""
+
+    model: str
+    gpu: str
+    framework: str
+    rows: list[CompareRow]
+    median_abs_error: float  # of the rows' errors (NaN when none is defined)
+    calibration: str  # the calibration's source
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _replay(records: list[RequestRecord], folder: Path) -> Path:
@@ -65,7 +82,7 @@ def predict(
     summary: BenchSummary,
     serving: ServingConfig,
     records: list[RequestRecord] | None = None,
-) -> dict[str, Any]:
+) -> SimResult:
     """The simulator's answer for the benchmark's traffic. A closed-loop run is replayed as
     ``concurrency`` users with no think time; an open-loop run with its ``records`` as a trace
     of its own arrival times and lengths (so the prediction sees the same bursts the server
@@ -80,12 +97,12 @@ def predict(
         seed=cfg.seed,
     )
     if cfg.concurrency is not None:
-        return simulate(serving, Workload(users=cfg.concurrency, think_s=0.0, **common)).to_dict()
+        return simulate(serving, Workload(users=cfg.concurrency, think_s=0.0, **common))
     if not records:
-        return simulate(serving, Workload(rate=cfg.rate, **common)).to_dict()
+        return simulate(serving, Workload(rate=cfg.rate, **common))
     with tempfile.TemporaryDirectory(prefix="canserve-replay-") as folder:
         trace = _replay(records, Path(folder))
-        return simulate(serving, Workload(trace=trace, requests=len(records))).to_dict()
+        return simulate(serving, Workload(trace=trace, requests=len(records)))
 
 
 def compare(
@@ -93,27 +110,27 @@ def compare(
     summary: BenchSummary,
     serving: ServingConfig,
     records: list[RequestRecord] | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """Measured vs. predicted percentiles and throughput, with signed % errors.
 
     ``serving.max_num_seqs``: how many sequences the server runs at once (1 for a serial
     server), when it differs from the framework profile's default. ``records``: the run's
     requests, so that an open-loop run is replayed with its own arrival times."""
     pred = predict(cfg, summary, serving, records)
-    rows = []
-    for metric, stat in _METRICS:
-        rows.append(
-            _row(
-                f"{metric.removesuffix('_s')} {stat}",
-                summary.latency(metric).stat(stat),
-                pred[metric][stat],
-            )
+    rows = [
+        _row(f"{name} {stat}", measured.stat(stat), predicted[stat])
+        for name, measured, predicted in (
+            ("ttft", summary.ttft_s, pred.ttft_s),
+            ("tpot", summary.tpot_s, pred.tpot_s),
+            ("e2e", summary.e2e_s, pred.e2e_s),
         )
+        for stat in ("p50", "p95")
+    ]
     rows.append(
         _row(
             "output tokens/s",
             summary.throughput_output_tokens_per_s,
-            pred["throughput_output_tokens_per_s"],
+            pred.throughput_output_tokens_per_s,
         )
     )
     decode = estimate_perf(
@@ -123,9 +140,9 @@ def compare(
     )
     measured_decode = 1 / summary.tpot_s.p50 if summary.tpot_s.p50 else math.nan
     rows.append(_row("decode tok/s per sequence", measured_decode, 1 / decode.tpot_s))
-    errors = [abs(r["error"]) for r in rows if not math.isnan(r["error"])]
+    errors = [abs(r.error) for r in rows if not math.isnan(r.error)]
     gpu = serving.require_gpu("compare")
-    return dict(
+    return Comparison(
         model=serving.model.model_id,
         gpu=gpu.id,
         framework=serving.framework.id,
@@ -135,9 +152,9 @@ def compare(
     )
 
 
-def _row(name: str, measured: float, predicted: float) -> dict[str, Any]:
+def _row(name: str, measured: float, predicted: float) -> CompareRow:
     error = predicted / measured - 1 if measured else math.nan
-    return dict(metric=name, measured=measured, predicted=predicted, error=error)
+    return CompareRow(metric=name, measured=measured, predicted=predicted, error=error)
 
 
 # The host CPU's rates are a probe's (a numpy read and GEMM), not a datasheet's: a measurement

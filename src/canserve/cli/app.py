@@ -816,7 +816,7 @@ def compare(
         requests=requests,
     )
     result = services.run_compare(bench_file, query, _spec(model, config, gguf=gguf))
-    print_json(result) if as_json else output.print_compare(result)
+    print_json(result.to_dict()) if as_json else output.print_compare(result)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from canserve.perf import PerfEstimate
 from canserve.units import GB, GIB, TB, format_bytes, format_params
 
 if TYPE_CHECKING:  # the bench modules load when a bench command runs
+    from canserve.bench.compare import CompareRow, Comparison
     from canserve.bench.summary import BenchSummary
     from canserve.bench.sweep import Sweep
 
@@ -570,33 +571,27 @@ def print_frameworks(rows: list[dict[str, Any]]) -> None:
     out.print(table_of(rows, columns, title="framework profiles"))
 
 
-def print_compare(result: dict[str, Any]) -> None:
-    def value(r: dict[str, Any], key: str) -> str:
-        timed = r["metric"].split()[0] in ("ttft", "tpot", "e2e")
-        v = r[key]
-        if v is None or v != v:
+def print_compare(result: Comparison) -> None:
+    def value(r: CompareRow, v: float) -> str:
+        timed = r.metric.split()[0] in ("ttft", "tpot", "e2e")
+        if v != v:
             return "-"
         return ms(v) if timed else f"{v:,.2f}"
 
     columns: list[Column] = [
-        ("metric", "left", lambda r: r["metric"], True),
-        ("measured", "right", lambda r: value(r, "measured"), True),
-        ("predicted", "right", lambda r: value(r, "predicted"), True),
-        (
-            "error",
-            "right",
-            lambda r: "-" if r["error"] != r["error"] else f"{r['error']:+.1%}",
-            True,
-        ),
+        ("metric", "left", lambda r: r.metric, True),
+        ("measured", "right", lambda r: value(r, r.measured), True),
+        ("predicted", "right", lambda r: value(r, r.predicted), True),
+        ("error", "right", lambda r: "-" if r.error != r.error else f"{r.error:+.1%}", True),
     ]
     out.print(
         table_of(
-            result["rows"],
+            result.rows,
             columns,
-            title=f"{result['model']} on {result['gpu']} ({result['framework']}), "
-            f"calibration: {result['calibration']}",
+            title=f"{result.model} on {result.gpu} ({result.framework}), "
+            f"calibration: {result.calibration}",
             title_justify="left",
         )
     )
-    mae = result["median_abs_error"]
+    mae = result.median_abs_error
     out.print("median absolute error " + ("-" if mae != mae else f"{mae:.1%}"))
