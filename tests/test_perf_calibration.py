@@ -8,7 +8,7 @@ import pytest
 
 from canserve import InvalidInputError, get_model, serving_config
 from canserve.bench.client import BenchConfig
-from canserve.bench.compare import calibrate
+from canserve.bench.compare import calibrate, write_calibration
 from canserve.bench.summary import BenchSummary
 from canserve.perf import estimate_perf, load_calibration
 from canserve.perf.calibration import KernelCosts
@@ -106,16 +106,16 @@ def test_calibrate_recovers_bandwidth_and_overhead_from_several_batch_sizes():
     truth = _truth()
     benches = [_bench(b, truth) for b in (1, 8, 64)]
     _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
-    assert values["stream_bw_fraction"] == pytest.approx(0.7, abs=0.015)
-    assert values["decode_overhead_s"] == pytest.approx(0.002, rel=0.1)
-    assert values["compute_efficiency"] == pytest.approx(0.6, abs=0.1)
+    assert values.stream_bw_fraction == pytest.approx(0.7, abs=0.015)
+    assert values.decode_overhead_s == pytest.approx(0.002, rel=0.1)
+    assert values.compute_efficiency == pytest.approx(0.6, abs=0.1)
 
 
 def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
     truth = _truth()
     _, values = calibrate([_bench(1, truth)], serving_config(LLAMA_8B, gpu="H100"))
-    assert values["stream_bw_fraction"] == load_calibration().kernels.stream_bw_fraction
-    assert values["decode_overhead_s"] > 0
+    assert values.stream_bw_fraction == load_calibration().kernels.stream_bw_fraction
+    assert values.decode_overhead_s > 0
     # a server faster than the datasheet allows cannot push a fraction above 1
     fast = load_calibration({"device": {"H100": {"stream_bw_fraction": 1.0}}})
     fast = replace(
@@ -130,8 +130,29 @@ def test_calibrate_keeps_the_bandwidth_with_one_batch_size_and_stays_bounded():
         for cfg, summary in (_bench(b, fast) for b in (1, 32))
     ]
     _, values = calibrate(benches, serving_config(LLAMA_8B, gpu="H100"))
-    assert 0 < values["stream_bw_fraction"] <= 1 and 0 < values["compute_efficiency"] <= 1
-    assert values["decode_overhead_s"] >= 0
+    assert 0 < values.stream_bw_fraction <= 1 and 0 < values.compute_efficiency <= 1
+    assert values.decode_overhead_s >= 0
+
+
+def test_calibration_values_keys_and_file(tmp_path):
+    """`canserve calibrate --json`'s ``values`` keep their keys; the file holds the values."""
+    serving = serving_config(LLAMA_8B, gpu="H100")
+    _, values = calibrate([_bench(b, _truth()) for b in (1, 8)], serving)
+    assert list(values.to_dict()) == [
+        "stream_bw_fraction",
+        "decode_overhead_s",
+        "sequence_overhead_s",
+        "compute_efficiency",
+    ]
+    path = tmp_path / "cal.toml"
+    write_calibration(path, serving.require_gpu("test"), "vllm", values, ["a.json"])
+    cal = load_calibration(path)
+    device = cal.kernels_for("H100-SXM-80GB")
+    assert device.stream_bw_fraction == pytest.approx(values.stream_bw_fraction, abs=1e-4)
+    assert device.compute_efficiency == pytest.approx(values.compute_efficiency, abs=1e-4)
+    costs = cal.framework("vllm")
+    assert costs.decode_overhead_s == pytest.approx(values.decode_overhead_s, abs=1e-6)
+    assert costs.sequence_overhead_s == pytest.approx(values.sequence_overhead_s, abs=1e-6)
 
 
 def test_calibrate_needs_a_tpot():

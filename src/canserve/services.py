@@ -13,7 +13,13 @@ from typing import Any
 from canserve.arch import spec_from_config
 from canserve.arch.spec import ModelSpec
 from canserve.bench.client import BenchConfig, RequestRecord, run_bench
-from canserve.bench.compare import Comparison, calibrate, compare, write_calibration
+from canserve.bench.compare import (
+    CalibrationValues,
+    Comparison,
+    calibrate,
+    compare,
+    write_calibration,
+)
 from canserve.bench.summary import BenchSummary, load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
@@ -538,7 +544,7 @@ def run_compare(source: str, query: CompareQuery, spec: ModelSpec | None = None)
 @dataclass
 class CalibrationReport:
     calibration_file: str
-    values: dict[str, float]
+    values: CalibrationValues
     median_abs_error_before: list[float]
     median_abs_error_after: list[float]
 

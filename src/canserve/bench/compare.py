@@ -30,7 +30,14 @@ from canserve.serving import ServingConfig
 from canserve.sim.api import SimResult, simulate
 from canserve.sim.workload import Workload
 
-__all__ = ["CompareRow", "Comparison", "calibrate", "compare", "write_calibration"]
+__all__ = [
+    "CalibrationValues",
+    "CompareRow",
+    "Comparison",
+    "calibrate",
+    "compare",
+    "write_calibration",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,19 @@ class Comparison:
     calibration: str  # the calibration's source
 
     def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CalibrationValues:
+    """What :func:`calibrate` fits (the keys of ``canserve calibrate --json``'s ``values``)."""
+
+    stream_bw_fraction: float  # of the device's streaming bandwidth
+    decode_overhead_s: float  # per decode step
+    sequence_overhead_s: float  # per sequence a decode step runs
+    compute_efficiency: float  # of the device's peak FLOP/s, from TTFT
+
+    def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
@@ -232,7 +252,7 @@ def _fit_overheads(
 
 def calibrate(
     benches: list[tuple[BenchConfig, BenchSummary]], serving: ServingConfig
-) -> tuple[Calibration, dict[str, float]]:
+) -> tuple[Calibration, CalibrationValues]:
     """Fit, to the benchmarks, the framework's fixed time per decode step
     (``decode_overhead_s`` >= 0) and, from two or more batch sizes, its time per decoded
     sequence (``sequence_overhead_s`` >= 0: sampling, detokenizing, streaming), both from the
@@ -304,7 +324,7 @@ def calibrate(
         overhead, per_seq, _ = fit_overheads(stream, compute)
         compute = fit_compute(stream, overhead, per_seq)
     overhead, per_seq, _ = fit_overheads(stream, compute)
-    values = dict(
+    values = CalibrationValues(
         stream_bw_fraction=stream,
         decode_overhead_s=overhead,
         sequence_overhead_s=per_seq,
@@ -314,7 +334,7 @@ def calibrate(
 
 
 def write_calibration(
-    path: str | Path, gpu: GPU, framework: str, values: dict[str, float], sources: list[str]
+    path: str | Path, gpu: GPU, framework: str, values: CalibrationValues, sources: list[str]
 ) -> None:
     lines = [
         "# canserve calibration fitted by `canserve calibrate` from benchmarks of a live server:",
@@ -322,12 +342,12 @@ def write_calibration(
         "# Pass it to perf, simulate and plan with --calibration FILE.",
         "",
         f'[device."{gpu.id}"]',
-        f"stream_bw_fraction = {values['stream_bw_fraction']:.4f}",
-        f"compute_efficiency = {values['compute_efficiency']:.4f}",
+        f"stream_bw_fraction = {values.stream_bw_fraction:.4f}",
+        f"compute_efficiency = {values.compute_efficiency:.4f}",
         "",
         f'[framework."{framework}"]',
-        f"decode_overhead_s = {values['decode_overhead_s']:.6f}",
-        f"sequence_overhead_s = {values.get('sequence_overhead_s', 0.0):.6f}",
+        f"decode_overhead_s = {values.decode_overhead_s:.6f}",
+        f"sequence_overhead_s = {values.sequence_overhead_s:.6f}",
         "",
     ]
     Path(path).write_text("\n".join(lines))

@@ -851,7 +851,8 @@ def calibrate(
     if as_json:
         print_json(rep.to_dict())
         return
-    out.print(f"wrote {out_file}: " + ", ".join(f"{k} = {v:.4g}" for k, v in rep.values.items()))
+    fitted = rep.values.to_dict().items()
+    out.print(f"wrote {out_file}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted))
     for path, b, a in zip(
         bench_files, rep.median_abs_error_before, rep.median_abs_error_after, strict=False
     ):
