@@ -244,6 +244,8 @@ def test_refused_connection():
         ("http://127.0.0.1:9", "--served-model", "m", "--rate", "1", "--concurrency", "2"),
         ("http://127.0.0.1:9", "--served-model", "m", "--rate", "-1"),
         ("http://127.0.0.1:9", "--served-model", "m", "--rate", "1", "--prompt", "lots"),
+        # a client cannot see the server's queue (was a KeyError traceback after the run)
+        ("http://127.0.0.1:9", "--served-model", "m", "--rate", "1", "--slo", "queue_p95=1s"),
     ],
 )
 def test_bad_bench_input(args):

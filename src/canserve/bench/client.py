@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from canserve.errors import InvalidInputError
+from canserve.sim.metrics import parse_slos
 from canserve.sim.workload import parse_length
 from canserve.validation import MAX_TOKENS, check_float, check_int
 
@@ -254,6 +255,11 @@ def validate_config(cfg: BenchConfig) -> None:
     if cfg.endpoint not in ("completions", "chat"):
         raise InvalidInputError("endpoint must be 'completions' or 'chat'")
     parse_length(cfg.prompt), parse_length(cfg.output)
+    if any(s.metric == "queue_s" for s in parse_slos(cfg.slo)):
+        raise InvalidInputError(
+            "bench cannot measure queueing time (a client does not see the server's queue): "
+            "use ttft, tpot, itl or e2e SLOs"
+        )
 
 
 async def _warm_up(client: Any, cfg: BenchConfig, rng: random.Random) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "Comparison",
     "calibrate",
     "compare",
+    "predict",
     "write_calibration",
 ]
 
