@@ -3,7 +3,9 @@ on closed-loop benches of llama-server (4 slots) at concurrency 1 and 4, the sim
 open-loop Poisson runs at 50% and 85% of the capacity it predicts must match the measurements:
 output throughput within 15%, p50 TTFT, p50 TPOT, p50 and p95 end-to-end latency within 25%
 (``scripts/llama_server_check.py`` runs the steps and writes the same table into
-docs/simulate.md)."""
+docs/simulate.md). A miss fails the test, unless the server's own speed at concurrency 1 moved by
+more than ``DRIFT_MAX`` across the run: that is reported as an expected failure naming the drift,
+since the measurement then no longer tests the model."""
 
 import pytest
 
@@ -19,14 +21,6 @@ def four_slots(tmp_path_factory):
         yield srv
 
 
-@pytest.mark.xfail(
-    reason="known gap, issue 12 open: with the server warmed up before calibrating and "
-    "split_mixed_steps (2026-12-04, 2-core host), 50% load passed in 3 of 3 runs but 85% load "
-    "passed in 1 of 3 (TTFT p50 -17% with TPOT p50 +31%; TTFT p50 -36% with the server's ITL "
-    "+27% after the run): at 85% the queueing amplifies a service-time error about 7x. Kept "
-    "running so the gap stays visible.",
-    strict=False,
-)
 def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tmp_path):
     try:
         check = check_script.run_check(four_slots.url, smollm2_gguf(), tmp_path)
@@ -36,5 +30,10 @@ def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tm
     print(check_script.table(check.rows))
     print(f"drift: {check.drift}")
     assert all(c > 0 for c in check.capacity_requests_per_s)
-    # the machine's drift is reported beside any miss: it explains, it does not excuse
-    assert not check.failures(), "\n".join(check.failures() + check.drifted())
+    misses = check.failures()
+    if misses and check.drifted():
+        # The server itself served a lone request more than DRIFT_MAX slower or faster after a
+        # run than before it: the machine changed under the check, so the miss measures the
+        # machine, not the model. Reported as such (xfail), never as a pass.
+        pytest.xfail("; ".join(check.drifted() + misses))
+    assert not misses, "\n".join(misses)
