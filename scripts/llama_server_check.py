@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,16 +98,20 @@ class Check:
         ]
 
 
-def _cli(*args: str) -> str:
-    """``canserve ARGS``; ``bench`` runs at the server's raised priority where allowed (see
-    ``tests/llama_server.py``), so its timestamps are not delayed by other processes."""
+def _cli(*args: str, cache_dir: Path | None = None) -> str:
+    """``canserve ARGS`` (reading its CPU probe from ``cache_dir`` when given); ``bench`` runs at
+    the server's raised priority where allowed (see ``tests/llama_server.py``), so its timestamps
+    are not delayed by other processes."""
     from tests.llama_server import raise_priority
 
+    env = {**os.environ, "COLUMNS": "200"}
+    if cache_dir is not None:
+        env["CANSERVE_CACHE_DIR"] = str(cache_dir)
     proc = subprocess.run(
         [sys.executable, "-m", "canserve", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env=env,
         timeout=900,
         preexec_fn=raise_priority if args[0] == "bench" else None,
     )
@@ -139,12 +144,26 @@ def _bench(url: str, out: Path, *load: str, requests: int, warmup: int = 0) -> P
     return out
 
 
+def _keep_profile(folder: Path) -> None:
+    """Keep the CPU probe that ``--gpu cpu`` reads here in ``folder``: the check's calibrations
+    are fitted relative to it, so a recheck on another machine (CI) must use it, not its own."""
+    from canserve.catalog.cpu import cpu_profile, cpu_profile_path
+
+    cpu_profile()  # probes once where this machine has no probe cached
+    if cpu_profile_path().exists():
+        shutil.copyfile(cpu_profile_path(), cpu_profile_path(folder))
+    else:  # a read-only cache: probe into the folder
+        cpu_profile(cache_dir=folder)
+
+
 def _serving(gguf: str, calibration: Path) -> Any:
+    """The served model on the CPU probe kept beside ``calibration``, calibrated by it."""
     from canserve import load_model, serving_config
+    from canserve.catalog.cpu import cpu_profile_path, read_cpu_profile
 
     return serving_config(
         load_model(gguf=gguf),
-        gpu="cpu",
+        gpu=read_cpu_profile(cpu_profile_path(calibration.parent)),
         framework="llama.cpp",
         max_num_seqs=SLOTS,
         calibration=calibration,
@@ -194,6 +213,7 @@ def _fit(runs: list[Path], gguf: str, out: Path) -> tuple[Path, dict[str, float]
             "--out",
             str(out),
             "--json",
+            cache_dir=out.parent,
         )
     )
     return out, fitted["values"]
@@ -243,6 +263,7 @@ def run_check(url: str, gguf: str, folder: Path, log: Any = print) -> Check:
     before the first open-loop run and after each; each run's rate from the calibration before
     it, its prediction from the benches on both sides of it."""
     rows, drift, calibrations, capacities = [], {}, [], []
+    _keep_profile(folder)
     _bench(
         url,
         folder / "server-warmup.json",

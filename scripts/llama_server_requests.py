@@ -5,7 +5,8 @@
 per request in arrival order, measured vs. simulated TTFT, TPOT and end-to-end latency; with
 ``UNTIL_S`` only the requests sent before then (e.g. before the machine slowed down). It reads
 the simulator's finished requests through ``canserve.sim.api.request_latencies``, a diagnostic
-hook, not public API.
+hook, not public API. The CPU is the probe kept beside the calibration (``cpu_profile.json``, the
+one it was fitted against) where there is one, else this machine's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main(argv: list[str]) -> int:
     from canserve import load_model, serving_config
     from canserve.bench.compare import predict
     from canserve.bench.summary import load_bench, summarize
+    from canserve.catalog.cpu import cpu_profile_path, read_cpu_profile
 
     run, calibration = argv[0], argv[1]
     until_s = float(argv[2]) if len(argv) > 2 else float("inf")
@@ -39,9 +41,10 @@ def main(argv: list[str]) -> int:
         return original(done)
 
     api.request_latencies = keep
+    kept = cpu_profile_path(Path(calibration).parent)
     serving = serving_config(
         load_model(gguf=smollm2_gguf()),
-        gpu="cpu",
+        gpu=read_cpu_profile(kept) if kept.exists() else "cpu",
         framework="llama.cpp",
         max_num_seqs=4,
         calibration=calibration,

@@ -7,6 +7,10 @@ once, and caches the result in ``$CANSERVE_CACHE_DIR`` (default ``~/.cache/canse
 cpu_profile.json; the GPU catalog answers ``--gpu cpu`` with it, and ``canserve probe-cpu``
 measures again. These are achieved rates, not datasheet peaks. The first probe is announced on
 the ``canserve`` logger (the CLI prints it), so a catalog lookup never runs a benchmark silently.
+
+A calibration fitted on ``--gpu cpu`` is relative to the probe it was fitted against, so a kept
+measurement keeps its probe beside it: ``cpu_profile(cache_dir=FOLDER)`` reads (or first writes)
+``FOLDER/cpu_profile.json`` and ``read_cpu_profile(FILE)`` reads one without ever probing.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from canserve.catalog.gpus import GPU
+from canserve.errors import InvalidInputError
 from canserve.units import GIB
 
-__all__ = ["cpu_profile", "probe_cpu"]
+__all__ = ["cpu_profile", "cpu_profile_path", "probe_cpu", "read_cpu_profile"]
 
 _PROBE_BYTES = 256 * 2**20
 
 
-def _cache_file() -> Path:
-    base = os.environ.get("CANSERVE_CACHE_DIR") or Path.home() / ".cache" / "canserve"
+def cpu_profile_path(cache_dir: Path | None = None) -> Path:
+    """Where ``cpu_profile(cache_dir=cache_dir)`` keeps its probe."""
+    base = cache_dir or os.environ.get("CANSERVE_CACHE_DIR") or Path.home() / ".cache" / "canserve"
     return Path(base) / "cpu_profile.json"
 
 
@@ -91,9 +97,18 @@ def _cached(path: Path) -> dict[str, float | str] | None:
     return data
 
 
-def cpu_profile(refresh: bool = False) -> GPU:
-    """The host CPU as a device (probed once, then read from the cache)."""
-    path = _cache_file()
+def read_cpu_profile(path: Path) -> GPU:
+    """The device a saved probe describes (``InvalidInputError`` when ``path`` holds none)."""
+    data = _cached(Path(path))
+    if data is None:
+        raise InvalidInputError(f"{path}: not a CPU profile saved by canserve's probe")
+    return _device(data, Path(path))
+
+
+def cpu_profile(refresh: bool = False, cache_dir: Path | None = None) -> GPU:
+    """The host CPU as a device (probed once, then read from the cache: ``cache_dir``, else
+    ``$CANSERVE_CACHE_DIR``, else ``~/.cache/canserve``)."""
+    path = cpu_profile_path(cache_dir)
     data = None if refresh else _cached(path)
     if data is None:
         logging.getLogger("canserve").info(
@@ -106,6 +121,10 @@ def cpu_profile(refresh: bool = False) -> GPU:
             path.write_text(json.dumps(data))
         except OSError:
             pass  # a read-only home: probe again next time
+    return _device(data, path)
+
+
+def _device(data: dict[str, float | str], path: Path) -> GPU:
     flops = float(data["fp32_flops_per_s"])
     cores = int(float(data["cores"]))
     return GPU(
