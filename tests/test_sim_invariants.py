@@ -27,7 +27,7 @@ from canserve.sim.workload import open_loop_requests
 PROPERTY = settings(
     max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
-MODELS = ["llama-3.1-8b", "gemma-2-9b", "qwen3-0.6b"]
+MODELS = ["llama-3.1-8b", "gemma-2-9b", "gpt-oss-20b", "qwen3-0.6b"]
 
 
 SERVING = st.fixed_dictionaries(

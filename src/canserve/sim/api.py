@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -144,17 +144,22 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
             f"{format_bytes(budget, 'GB', 1)} after weights and overheads"
         )
     block = fw.kv_block_size_tokens if fw.kv_allocation == "paged" else 1
-    if capacity - block < model_len:  # one sequence alone must fit, with its block of slack
+
+    def kept(tokens: int) -> int:  # the KV of one sequence, in tokens of every layer
+        held = layout.elements_per_sequence(tokens) * bits / 8
+        return math.ceil(held / per_token) if per_token else 0
+
+    if capacity - block < kept(model_len):  # one sequence alone must fit, with a block of slack
         if capacity - block < 2:
             raise InvalidInputError(
                 f"{spec.model_id} on {device.id} x{cfg.tp} has room for {capacity:,} KV tokens: "
                 "too few to serve any request"
             )
+        model_len = _longest_fitting(kept, capacity - block, model_len)
         notes.append(
-            f"max_model_len capped at {capacity - block:,} tokens: the KV capacity of "
+            f"max_model_len capped at {model_len:,} tokens: the KV capacity of "
             f"{capacity:,} tokens less one block"
         )
-        model_len = capacity - block
     continuous = cal.framework(fw.id).continuous_batching if static is None else not static
     # pipeline parallel: pp micro-batches in flight, each its own scheduler (vLLM's virtual
     # engines) with 1/pp of the sequences and of the KV blocks; a step of one micro-batch
@@ -166,8 +171,8 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
         block_size=block,
         static_batching=not continuous,
     )
-    if pp > 1 and config.kv_capacity_tokens - block < model_len:
-        model_len = config.kv_capacity_tokens - block
+    if pp > 1 and config.kv_capacity_tokens - block < kept(model_len):
+        model_len = _longest_fitting(kept, config.kv_capacity_tokens - block, model_len)
         notes.append(
             f"max_model_len capped at {model_len:,} tokens: one micro-batch's share of the KV "
             "capacity less one block"
@@ -542,6 +547,19 @@ def _result(run_: _Run, slos: list[SLO], warmup_s: float = 0.0) -> SimResult:
         clipped_requests=clipped,
         pipeline_parallel_size=setup.cost.hw.pp,
     )
+
+
+def _longest_fitting(kept: Callable[[int], int], room: int, longest: int) -> int:
+    """The longest sequence, at most ``longest`` tokens, whose KV ``kept(tokens)`` fits in
+    ``room`` (at least ``room`` tokens: a sequence keeps at most one KV entry per token)."""
+    low, high = max(room, 0), longest
+    while low < high:
+        mid = (low + high + 1) // 2
+        if kept(mid) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _time_averages(fleet: list[Replica], start: float, end: float) -> tuple[float, float]:

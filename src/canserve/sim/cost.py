@@ -41,14 +41,17 @@ from canserve.perf.step import (
 
 __all__ = ["StepCost"]
 
-# A step's GEMM and kernel time is cached at multiples of these many tokens and priced in
-# between by the line through the multiple above and the token count just below it. That is
-# exact wherever the performance model is affine on the interval: on a GPU it pads a GEMM's rows
-# to whole tiles (powers of two from 16, then multiples of 128: perf/step.py, _padded_rows), so
-# the padding is constant between two multiples and only the activations' traffic grows; on the
-# host CPU (no tiles) it is linear throughout. Rounding up to the multiple priced a 133-token
-# prompt as 144 tokens on the CPU, +8%, found by the llama-server check (issue 12), where at 85%
-# load queueing multiplies it about 7x; on a GPU up to +2% at 17 tokens.
+# A step's GEMM and kernel time is cached at multiples of these many tokens and at the first and
+# last token count strictly between two multiples, and priced in between by the line through
+# those two. That is exact wherever the performance model is affine inside the interval: on a GPU
+# it pads a GEMM's rows to whole tiles (powers of two from 16, then multiples of 128:
+# perf/step.py, _padded_rows), so the padding is constant up to the multiple and only the
+# activations' traffic grows; on the host CPU (no tiles) it is linear throughout. Rounding up to
+# the multiple priced a 133-token prompt as 144 tokens on the CPU, +8%, found by the llama-server
+# check (issue 12), where at 85% load queueing multiplies it about 7x; on a GPU up to +2% at 17
+# tokens. The line never runs past the points it is drawn through: where the model steps at a
+# multiple (gpt-oss-20b in MXFP4 on an A10G: 59 ms at 255 tokens, 93 ms at 256), the line through
+# 255 and 256 put a 241-token step at -0.42 s.
 _CHUNK_BUCKET = 16
 _FINE_TOKENS = 1024  # above this many tokens in a step, multiples of 64
 _COARSE_BUCKET = 64
@@ -80,6 +83,13 @@ class StepCost:
         self._pair_s = prefill_pair_seconds(self.spec, self.hw, self.cal, self.framework)
         layout = kv_layout(self.spec, self.hw.tp)
         self.windows: tuple[int, ...] = tuple(sorted({w for w, _, _ in layout.groups if w}))
+        # the share of a token's KV entries (in every layer) kept by each window's layers: a
+        # sequence of c tokens holds c x (1 - sum) + sum over windows of share x min(c, w)
+        per_token = layout.elements_per_token_at(0)
+        self.kv_window_shares: tuple[float, ...] = tuple(
+            sum(e for w, _, e in layout.groups if w == window) / per_token
+            for window in self.windows
+        )
         # every layer global: one coefficient, pairs t * o + t (t + 1) / 2 (the fast path)
         self._global_s = self._pair_s[0][1] if [w for w, _ in self._pair_s] == [None] else None
         fw = self.cal.framework(self.framework)
@@ -145,7 +155,7 @@ class StepCost:
 
     def _gemms_s(self, tokens: int) -> float:
         """Device time of a step of ``tokens`` tokens without its prefill attention and LM
-        head, from the cached multiple of the bucket above it (see ``_CHUNK_BUCKET``)."""
+        head, from the cached token counts around it (see ``_CHUNK_BUCKET``)."""
         bucket = _CHUNK_BUCKET if tokens <= _FINE_TOKENS else _COARSE_BUCKET
         return _affine(self._gemms_gpu_s, tokens, bucket)
 
@@ -229,10 +239,12 @@ class StepCost:
 
 
 def _affine(cached: Callable[[int], float], tokens: int, bucket: int) -> float:
-    """``cached(tokens)`` from ``cached`` at the multiple of ``bucket`` above ``tokens`` and
-    one token below that multiple: the line through them (``_CHUNK_BUCKET``)."""
-    high = -(-tokens // bucket) * bucket
-    if high == tokens or tokens < bucket:
+    """``cached(tokens)`` from ``cached`` at the first and last token counts strictly inside the
+    ``bucket`` interval around ``tokens``: the line through them, which never leaves the range
+    between them (``_CHUNK_BUCKET``); a multiple of ``bucket`` is priced exactly."""
+    low = tokens // bucket * bucket
+    first, last = low + 1, low + bucket - 1
+    if tokens == low or tokens < bucket or first >= last:
         return cached(tokens)
-    top = cached(high)
-    return top - (high - tokens) * (top - cached(high - 1))
+    a, b = cached(first), cached(last)
+    return a + (tokens - first) * (b - a) / (last - first)

@@ -12,6 +12,11 @@ Continuous batching (vLLM V1's policy, simplified):
 * when the next step's tokens do not fit in the KV blocks, the newest running request is
   preempted and recomputed later (its prompt and generated tokens are prefilled again).
 
+KV capacity is counted in tokens of every layer: a sliding-window layer keeps at most its window
+of each sequence (vLLM's hybrid allocator frees the blocks that leave the window), so a sequence
+of ``c`` tokens holds ``c x full + sum over windows of share x min(c, w)`` of them, the shares
+those layers' part of a token's KV (``StepCost.kv_window_shares``).
+
 Static batching: when idle, take up to ``max_num_seqs`` waiting requests, prefill them padded to
 the longest prompt, and decode them together until the longest output is done; every response
 returns when the batch ends (no streaming, no admission mid-batch).
@@ -82,7 +87,7 @@ class Replica:
     finish_heap: list[tuple[int, int, int]] = field(default_factory=list)  # (end, id, start)
     decodes: int = 0  # decode steps run so far
     kv_tokens: int = 0  # KV tokens of running sequences
-    reserved: int = 0  # KV tokens reserved for prompts being prefilled
+    reserved: int = 0  # KV (tokens of every layer) reserved for prompts being prefilled
     prefill: list[_Prefill] = field(default_factory=list)
     preemptions: int = 0
     busy_s: float = 0.0
@@ -91,11 +96,42 @@ class Replica:
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, batch, kv tokens)
     itl: dict[int, int] = field(default_factory=dict)  # bucketed token gap -> tokens emitted
     itl_from_s: float = 0.0  # token gaps are recorded from this time on (after a warm-up)
-    peak_kv_tokens: int = 0  # most KV tokens in use (running + reserved) at any step
+    peak_kv_tokens: int = 0  # most KV in use (running + reserved) at any step
     windows: list[_Window] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.windows = [_Window(w) for w in self.cost.windows]
+        self._shares = self.cost.kv_window_shares
+        self._full_share = 1.0 - sum(self._shares)
+
+    def _kv_used(self) -> int:
+        """KV of the running sequences in tokens of every layer (windows keep what they
+        hold)."""
+        if not self.windows:
+            return self.kv_tokens
+        kept = self._full_share * self.kv_tokens
+        for win, share in zip(self.windows, self._shares, strict=True):
+            kept += share * win.tokens
+        return math.ceil(kept - 1e-6)
+
+    def _kv_step(self, batch: int) -> float:
+        """KV a decode step of the ``batch`` running sequences adds (windows already full add
+        nothing)."""
+        if not self.windows:
+            return batch
+        added = self._full_share * batch
+        for win, share in zip(self.windows, self._shares, strict=True):
+            added += share * win.below
+        return added
+
+    def _kv_of(self, tokens: int) -> int:
+        """KV one sequence of ``tokens`` holds, in tokens of every layer."""
+        if not self.windows:
+            return tokens
+        kept = self._full_share * tokens
+        for win, share in zip(self.windows, self._shares, strict=True):
+            kept += share * min(tokens, win.window)
+        return math.ceil(kept - 1e-6)
 
     # ------------------------------------------------------------------ state
     @property
@@ -140,8 +176,8 @@ class Replica:
         if seqs >= c.max_num_seqs:
             return False
         req = self.waiting[0]
-        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved - (seqs + 1) * c.block_size
-        return req.prompt + req.resumed <= free - len(self.running)
+        free = c.kv_capacity_tokens - self._kv_used() - self.reserved - (seqs + 1) * c.block_size
+        return self._kv_of(req.prompt + req.resumed) <= free - len(self.running)
 
     def _make_room(self) -> None:
         """Preempt until the next step's decode tokens fit in the KV blocks: the newest
@@ -150,12 +186,12 @@ class Replica:
         while self.running:
             batch = len(self.running)
             seqs = batch + len(self.prefill)
-            room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - seqs * c.block_size
-            if room >= batch:
+            room = c.kv_capacity_tokens - self._kv_used() - self.reserved - seqs * c.block_size
+            if room >= self._kv_step(batch):
                 return
             if self.prefill:
                 p = self.prefill.pop()
-                self.reserved -= p.target
+                self.reserved -= self._kv_of(p.target)
                 p.req.preemptions += 1
                 self.preemptions += 1
                 self.waiting.appendleft(p.req)
@@ -168,8 +204,8 @@ class Replica:
         c = self.config
         batch = len(self.running)
         if batch and (
-            c.kv_capacity_tokens - self.kv_tokens - self.reserved
-            < (batch + len(self.prefill)) * c.block_size + batch
+            c.kv_capacity_tokens - self._kv_used() - self.reserved
+            < (batch + len(self.prefill)) * c.block_size + self._kv_step(batch)
         ):
             self._make_room()
             batch = len(self.running)
@@ -182,16 +218,17 @@ class Replica:
         # admit waiting requests while the step has token budget, a sequence slot and KV blocks
         # (besides one for each running sequence's next token)
         seqs = batch + len(prefill)
-        free = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch
+        free = c.kv_capacity_tokens - self._kv_used() - self.reserved - batch
         block, max_seqs, clock = c.block_size, c.max_num_seqs, self.clock
         while pending < budget and waiting and seqs < max_seqs:
             req = waiting[0]
             target = req.prompt + req.resumed
-            if target > free - (seqs + 1) * block:
+            need = self._kv_of(target)
+            if need > free - (seqs + 1) * block:
                 break
             waiting.popleft()
-            self.reserved += target
-            free -= target
+            self.reserved += need
+            free -= need
             seqs += 1
             prefill.append(_Prefill(req, 0, target))
             pending += target
@@ -241,7 +278,7 @@ class Replica:
 
     def _start_decoding(self, p: _Prefill, finished: list[Request]) -> None:
         req, target = p.req, p.target
-        self.reserved -= target
+        self.reserved -= self._kv_of(target)
         generated = req.resumed + 1
         if req.resumed:  # the stall since its preemption is one token's gap
             self._itl(self.clock - req.preempted_s, 1)
@@ -345,7 +382,7 @@ class Replica:
         return nearest
 
     def _note_kv(self) -> None:
-        kv = self.kv_tokens + self.reserved
+        kv = self._kv_used() + self.reserved
         if kv > self.peak_kv_tokens:
             self.peak_kv_tokens = kv
 
@@ -364,7 +401,7 @@ class Replica:
             start = end
 
     def _tick(self, seconds: float, batch: int) -> None:
-        kv = self.kv_tokens + self.reserved
+        kv = self._kv_used() + self.reserved
         self.clock += seconds
         self.busy_s += seconds
         self.batch_area += batch * seconds
@@ -396,15 +433,16 @@ class Replica:
         while running:
             while True:
                 batch = len(running)
-                room = c.kv_capacity_tokens - self.kv_tokens - self.reserved - batch * c.block_size
-                if room >= batch or batch == 1:
+                room = c.kv_capacity_tokens - self._kv_used() - self.reserved - batch * c.block_size
+                step = self._kv_step(batch)
+                if room >= step or batch == 1:
                     break
                 self._preempt()
             base, kv_s, growth = self._decode_terms(batch)
             decodes = self.decodes
             k = heap[0][0] - decodes if heap else 1
-            if room // batch < k:
-                k = room // batch
+            if step > 0 and room // step < k:
+                k = int(room // step)
             if self.windows:  # the step costs change slope when a sequence reaches a window
                 k = min(k, self._steps_to_window())
             if k < 1:
@@ -451,7 +489,7 @@ class Replica:
         for r in batch:
             r.scheduled_s = self.clock
         prefill_s = self.cost.static_prefill(n, longest_prompt)
-        self.reserved = n * (longest_prompt + longest_output)  # padded sequences, reserved whole
+        self.reserved = n * self._kv_of(longest_prompt + longest_output)  # padded, reserved whole
         self._note_kv()
         self._tick(prefill_s, 0)
         for r in batch:
@@ -495,7 +533,7 @@ class Replica:
         while self.waiting and len(batch) < c.max_num_seqs:
             req = self.waiting[0]
             p, o = max(longest_prompt, req.prompt), max(longest_output, req.output)
-            if batch and (len(batch) + 1) * (p + o) > c.kv_capacity_tokens:
+            if batch and (len(batch) + 1) * self._kv_of(p + o) > c.kv_capacity_tokens:
                 break
             batch.append(self.waiting.popleft())
             longest_prompt, longest_output = p, o
