@@ -3,9 +3,10 @@ on closed-loop benches of llama-server (4 slots) at concurrency 1 and 4, the sim
 open-loop Poisson runs at 50% and 85% of the capacity it predicts must match the measurements:
 output throughput within 15%, p50 TTFT, p50 TPOT, p50 and p95 end-to-end latency within 25%
 (``scripts/llama_server_check.py`` runs the steps and writes the same table into
-docs/simulate.md). A miss fails the test, unless the server's own speed at concurrency 1 moved by
-more than ``DRIFT_MAX`` across the run: that is reported as an expected failure naming the drift,
-since the measurement then no longer tests the model."""
+docs/simulate.md). A miss fails the test, unless the server's own speed moved by more than
+``DRIFT_MAX`` across the run (concurrency 1 before and after it) or inside it (its prompt steps
+alone, from its log): that is reported as an expected failure naming the drift, since the
+measurement then no longer tests the model."""
 
 import pytest
 
@@ -23,7 +24,9 @@ def four_slots(tmp_path_factory):
 
 def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tmp_path):
     try:
-        check = check_script.run_check(four_slots.url, smollm2_gguf(), tmp_path)
+        check = check_script.run_check(
+            four_slots.url, smollm2_gguf(), tmp_path, server_log=four_slots.log
+        )
     except RuntimeError as exc:  # a bench or calibrate step failed: say why, with the server's log
         pytest.fail(f"{exc}\n{four_slots.status()}", pytrace=False)
     print(f"\ncalibrations {check.calibration}; capacities {check.capacity_requests_per_s}")
@@ -33,7 +36,8 @@ def test_llama_server_open_loop_matches_the_calibrated_simulation(four_slots, tm
     misses = check.failures()
     if misses and check.drifted():
         # The server itself served a lone request more than DRIFT_MAX slower or faster after a
-        # run than before it: the machine changed under the check, so the miss measures the
-        # machine, not the model. Reported as such (xfail), never as a pass.
+        # run than before it, or ran a prompt alone that much slower or faster during the run:
+        # the machine changed under the check, so the miss measures the machine, not the model.
+        # Reported as such (xfail), never as a pass.
         pytest.xfail("; ".join(check.drifted() + misses))
     assert not misses, "\n".join(misses)

@@ -12,7 +12,7 @@ from tests.conftest import load_script
 from tests.llama_server import smollm2_gguf
 
 check_script = load_script("llama_server_check")
-KEPT = Path(__file__).resolve().parents[1] / "benchmarks/llama_server/2026-12-04/bracket-2"
+KEPT = Path(__file__).resolve().parents[1] / "benchmarks/llama_server/2026-12-06/bracket-60"
 
 
 def _cells(line: str) -> list[str]:
@@ -43,6 +43,35 @@ def test_docs_table_is_todays_simulation_of_the_kept_check():
 
 
 def test_a_kept_check_that_missed_reports_its_misses():
-    rows = check_script.recheck(KEPT.with_name("one-sided"), smollm2_gguf())
+    rows = check_script.recheck(KEPT.parents[1] / "2026-12-04/one-sided", smollm2_gguf())
     misses = check_script.Check([], [], rows, {}).failures()
     assert any("85% load, ttft p50" in m for m in misses)
+
+
+def _inside(folder: Path) -> dict[str, float]:
+    served = [tuple(x) for x in json.loads((folder / "served.json").read_text())]
+    return check_script.drift_inside(folder / "llama-server.log", served)
+
+
+def test_a_slowdown_inside_a_run_is_drift():
+    """The kept check of 2026-12-06 missed at 85% (TTFT p50 -31.8%) with the concurrency-1
+    benches before and after the run within 1% of each other: llama-server's own log shows its
+    prompts alone took 32% longer during that run than in the calibrations around it."""
+    slow = KEPT.with_name("slow-inside")
+    drift = _inside(slow)
+    assert drift["prompt step alone during the 85% run (vs the calibrations around it)"] > 0.25
+    assert abs(drift["prompt step alone during the 50% run (vs the calibrations around it)"]) < 0.1
+    rows = check_script.recheck(slow, smollm2_gguf())
+    check = check_script.Check([], [], rows, drift)
+    assert any("85% load, ttft p50" in m for m in check.failures())
+    assert [d for d in check.drifted() if "85% run" in d]
+
+
+def test_a_log_that_does_not_hold_the_benches_requests_measures_no_drift():
+    served = [
+        tuple(x)
+        for x in json.loads((KEPT.parents[1] / "2026-12-06/slow-inside/served.json").read_text())
+    ]
+    log = (KEPT.parents[1] / "2026-12-06/slow-inside/llama-server.log").read_text()
+    assert check_script.lone_prompt_steps_ms(log, served)
+    assert check_script.lone_prompt_steps_ms(log, [*served, ("more", 1)]) == {}

@@ -291,3 +291,19 @@ def test_step_cost_between_cached_token_counts_stays_between_them(model, gpu, qu
     assert all(a <= b for a, b in itertools.pairwise(exact))  # the model's own shape
     assert all(a <= b for a, b in itertools.pairwise(priced))
     assert priced == pytest.approx(exact, rel=0.02)
+
+
+def test_llama_server_runs_every_waiting_prompt_in_one_pass():
+    """llama-server fills one pass with prompt tokens up to n_batch (2048), not n_ubatch (512):
+    four 134-token prompts that arrive together get their first tokens together (its log:
+    'prompt done, n_past = 134, n_tokens = 536'); with a 512-token budget the fourth waits for
+    the next step."""
+    spec = get_model("llama-3.2-1b")
+    together = Workload(users=4, think_s=0.0, prompt="134", output="2", requests=4)
+    llama = simulate(serving_config(spec, gpu="L4", framework="llama.cpp"), together)
+    assert llama.ttft_s["p50"] == pytest.approx(llama.ttft_s["p99"], rel=1e-9)
+    split = simulate(
+        serving_config(spec, gpu="L4", framework="llama.cpp", max_num_batched_tokens=512),
+        together,
+    )
+    assert split.ttft_s["p99"] > 1.5 * split.ttft_s["p50"]

@@ -45,6 +45,9 @@ class Framework:
     logits_rows: str
     source_date: str
     row: dict[str, Any]
+    # tokens the scheduler packs into one step when that differs from the activation chunk above
+    # (llama-server's n_batch; 0: the chunk)
+    step_tokens: int = 0
 
     @property
     def has_memory_fraction(self) -> bool:

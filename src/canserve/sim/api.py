@@ -166,7 +166,7 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
     # crosses every stage (the performance model's time with pp stages and their hops)
     config = ReplicaConfig(
         max_num_seqs=-(-seqs // pp),
-        max_num_batched_tokens=max(chunk, 1),
+        max_num_batched_tokens=max(cfg.max_num_batched_tokens or fw.step_tokens or chunk, 1),
         kv_capacity_tokens=capacity // pp,
         block_size=block,
         static_batching=not continuous,
