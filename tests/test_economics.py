@@ -88,12 +88,12 @@ def test_capacity_grows_with_the_volume():
     """3e9 tokens/day used to price one H100 with a note."""
     small = run_cost(CostQuery(model="llama-3.1-8b", gpu="H100", tokens_per_day=5e6))
     big = run_cost(CostQuery(model="llama-3.1-8b", gpu="H100", tokens_per_day=3e9))
-    assert small.deployment["replicas"] == 1
-    assert big.deployment["replicas"] > 1 and big.estimate.units > 1
+    assert small.deployment.replicas == 1
+    assert big.deployment.replicas > 1 and big.estimate.units > 1
     assert big.estimate.utilization_at_volume <= 0.6  # the target utilization
     assert big.estimate.monthly_total_usd > small.estimate.monthly_total_usd
     fixed = run_cost(CostQuery(model="llama-3.1-8b", gpu="H100", gpus=1, tokens_per_day=3e9))
-    assert fixed.deployment["gpu_count"] == 1 and "above the 60% target" in fixed.estimate.notes[0]
+    assert fixed.deployment.gpu_count == 1 and "above the 60% target" in fixed.estimate.notes[0]
 
 
 def test_headline_cost_is_at_the_users_volume():
@@ -142,7 +142,7 @@ def test_without_a_gpu_the_cheapest_setup_is_chosen():
     report = run_cost(CostQuery(model="llama-3.1-8b", tokens_per_day=5e7))
     assert report.deployment is not None and report.alternatives
     assert all(
-        report.estimate.monthly_total_usd <= alt["monthly_total_usd"] for alt in report.alternatives
+        report.estimate.monthly_total_usd <= alt.monthly_total_usd for alt in report.alternatives
     )
 
 

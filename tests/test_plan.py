@@ -26,7 +26,7 @@ def slo(text):
 
 
 def verdicts(plan):
-    return {c["item"].split(" ")[0]: c["verdict"] for c in plan.checklist}
+    return {c.item.split(" ")[0]: c.verdict for c in plan.checklist}
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +50,19 @@ def test_article_case_plans_meet_targets_and_are_ranked_by_cost(article_case):
     costs = [p.cost_usd_per_hour for p in result.plans]
     assert costs == sorted(costs)
     for p in result.plans:
-        assert p.predicted["e2e_s"]["p95"] <= 5
+        assert p.predicted.e2e_s["p95"] <= 5
         assert p.memory_per_gpu_bytes <= 0.8 * p.gpu_memory_bytes
         assert p.gpu_count == p.tensor_parallel_size * p.pipeline_parallel_size * p.replicas
         assert "vllm serve" in p.vllm_command and p.kubernetes.startswith("apiVersion")
-        assert {c["verdict"] for c in p.checklist} <= {"pass", "fail", "warn", "manual"}
-    assert any("does not fit" in r["reason"] for r in result.rejected)
+        assert {c.verdict for c in p.checklist} <= {"pass", "fail", "warn", "manual"}
+    assert any("does not fit" in r.reason for r in result.rejected)
 
 
 def test_plans_are_priced_on_instances_that_are_sold(article_case):
     shapes = {(p.cloud, p.instance): p for p in cloud_prices()}
     for plan in article_case.plans:
-        price = plan.price
-        shape = shapes[(price["cloud"], price["instance"])]
+        offering = plan.price.offering
+        shape = shapes[(offering.cloud, offering.instance)]
         assert shape.gpu == plan.gpu
         per_replica = plan.tensor_parallel_size * plan.pipeline_parallel_size
         assert shape.gpus_per_instance >= per_replica  # tensor parallel inside one instance
@@ -70,7 +70,7 @@ def test_plans_are_priced_on_instances_that_are_sold(article_case):
         assert plan.cost_usd_per_hour == pytest.approx(
             plan.instances * shape.gpus_per_instance * shape.usd_per_gpu_hour
         )
-        assert plan.instance_type.startswith(price["instance"])
+        assert plan.instance_type.startswith(offering.instance)
 
 
 def test_multi_gpu_layouts_need_an_instance_with_that_many_gpus():
@@ -104,12 +104,12 @@ def test_no_hidden_latency_target():
     result = run_plan(
         PlanQuery(model="llama-3.1-70b", users=20, context=4096, gpu="A100-80GB", quant="fp8")
     )
-    assert not result.requirements["slos"]
+    assert not result.requirements.slos
     assert result.required_output_tokens_per_s is None
     assert result.plans[0].gpu_count == 2
-    assert not any("TPOT" in r["reason"] for r in result.rejected)
-    latency = [t for t in result.targets if t["name"] == "latency"]
-    assert latency and latency[0]["origin"] == "none"
+    assert not any("TPOT" in r.reason for r in result.rejected)
+    latency = [t for t in result.targets if t.name == "latency"]
+    assert latency and latency[0].origin == "none"
     assert any("throughput and concurrency only" in n for n in result.notes)
 
 
@@ -117,19 +117,19 @@ def test_every_target_says_where_it_came_from():
     result = run_plan(
         PlanQuery(model="llama-3.1-8b", rate=2, prompt=200, slo="e2e_p95=5s", gpu="H100", top=1)
     )
-    by_name = {t["name"]: t for t in result.targets}
-    assert by_name["e2e_p95"]["origin"] == "given"
-    assert by_name["tpot_cap"]["origin"] == "derived"  # 0.9 x 5 s / 256 output tokens
-    assert by_name["tpot_cap"]["value"] == pytest.approx(0.9 * 5 / 256)
-    assert by_name["prompt"]["origin"] == "given" and by_name["output"]["origin"] == "default"
-    assert by_name["vram_headroom"]["origin"] == "default"
-    assert all(t["origin"] in ("given", "default", "derived", "none") for t in result.targets)
+    by_name = {t.name: t for t in result.targets}
+    assert by_name["e2e_p95"].origin == "given"
+    assert by_name["tpot_cap"].origin == "derived"  # 0.9 x 5 s / 256 output tokens
+    assert by_name["tpot_cap"].value == pytest.approx(0.9 * 5 / 256)
+    assert by_name["prompt"].origin == "given" and by_name["output"].origin == "default"
+    assert by_name["vram_headroom"].origin == "default"
+    assert all(t.origin in ("given", "default", "derived", "none") for t in result.targets)
 
 
 def test_gpu_restricts_the_search():
     result = run_plan(PlanQuery(model="llama-3.1-70b", users=50, slo="e2e_p95=5s", gpu="H100"))
     assert result.plans and {p.gpu for p in result.plans} == {"H100-SXM-80GB"}
-    assert {r["gpu"] for r in result.rejected} <= {"H100-SXM-80GB"}
+    assert {r.gpu for r in result.rejected} <= {"H100-SXM-80GB"}
 
 
 def test_gpus_caps_the_total_gpu_count():
@@ -160,7 +160,7 @@ def test_a_context_that_does_not_fit_is_rejected():
     result = run_plan(
         PlanQuery(model="llama-3.1-8b", rate=1, context=131072, gpu="L4", quant="bf16")
     )
-    assert any("context 131,072 does not fit" in r["reason"] for r in result.rejected)
+    assert any("context 131,072 does not fit" in r.reason for r in result.rejected)
     assert all(p.max_model_len == 131072 for p in result.plans)
 
 
@@ -176,17 +176,17 @@ def test_utilization_is_served_load_over_steady_state_capacity():
     req = Requirements(prompt=200, output=300, rate=1)
     plan = plan_deployment(LLAMA_8B, req, gpus=["H100"], top=1).plans[0]
     load = plan.load
-    assert load["served_output_tokens_per_s"] == pytest.approx(300)
-    assert plan.utilization == pytest.approx(300 / load["capacity_output_tokens_per_s"])
+    assert load.served_output_tokens_per_s == pytest.approx(300)
+    assert plan.utilization == pytest.approx(300 / load.capacity_output_tokens_per_s)
     assert plan.utilization < 0.2 and verdicts(plan)["Utilization"] == "warn"
-    assert plan.predicted["gpu_utilization"] > plan.utilization
+    assert plan.predicted.gpu_utilization > plan.utilization
 
 
 def test_served_load_has_no_end_of_run_drain(article_case):
     """Little's law on the closed loop: 50 users x 300 tokens / mean e2e >= 3,000 tokens/s when
     every P95 is within 5 s (the old check read 2,470 tokens/s off a draining run)."""
     for plan in article_case.plans:
-        assert plan.load["peak_output_tokens_per_s"] >= 3000
+        assert plan.load.peak_output_tokens_per_s >= 3000
         assert verdicts(plan)["Throughput"] == "pass"
 
 
@@ -203,7 +203,7 @@ def test_checklist_verdicts_can_fail():
 
     def items(load):
         out = checklist(req, cap, res, cfg.gpu, lengths, LLAMA_8B, load, True, "vLLM")
-        return {c["item"].split(" ")[0]: c["verdict"] for c in out}
+        return {c.item.split(" ")[0]: c.verdict for c in out}
 
     assert items(base)["Utilization"] == "warn"  # 30% < 60%
     assert items(replace(base, served_output_tokens_per_s=700.0))["Utilization"] == "pass"
@@ -214,7 +214,7 @@ def test_checklist_verdicts_can_fail():
     short = replace(base, required_output_tokens_per_s=3000.0)
     assert items(short)["Throughput"] == "fail"  # 3,000 required, 1,000 sustained
     static = checklist(req, cap, res, cfg.gpu, lengths, LLAMA_8B, base, False, "HF")
-    assert {c["item"]: c["verdict"] for c in static}["Continuous batching enabled"] == "fail"
+    assert {c.item: c.verdict for c in static}["Continuous batching enabled"] == "fail"
 
 
 def test_search_size_is_bounded_before_it_starts():
@@ -229,7 +229,7 @@ def test_a_million_users_answers_within_seconds():
     start = time.perf_counter()
     result = run_plan(PlanQuery(model="llama-3.1-8b", users=1_000_000))
     assert time.perf_counter() - start < 30
-    assert result.plans and all(p.predicted["simulated_replicas"] <= 4 for p in result.plans)
+    assert result.plans and all(p.predicted.simulated_replicas <= 4 for p in result.plans)
     assert any("slice" in n or "share of the traffic" in n for n in result.notes)
 
 
@@ -237,7 +237,7 @@ def test_impossible_targets_say_why():
     req = Requirements(prompt=200, output=300, users=10, slos=slo("tpot_p99=1ms"))
     result = plan_deployment(LLAMA_70B, req, gpus=["H100"])
     assert not result.plans
-    assert "TPOT" in result.notes[0] or any("TPOT" in r["reason"] for r in result.rejected)
+    assert "TPOT" in result.notes[0] or any("TPOT" in r.reason for r in result.rejected)
 
 
 def test_tpot_target_caps_the_batch():
@@ -250,7 +250,7 @@ def test_tpot_target_caps_the_batch():
 def test_formats_that_cannot_be_produced_are_rejected():
     result = plan_deployment(LLAMA_8B, Requirements(rate=1), gpus=["H100"], quants=["mxfp4"])
     assert not result.plans
-    assert any("cannot be deployed" in r["reason"] for r in result.rejected)
+    assert any("cannot be deployed" in r.reason for r in result.rejected)
 
 
 @pytest.mark.parametrize("entry", list_models(), ids=lambda m: m.id)
@@ -266,11 +266,11 @@ def test_budget_and_latency_ranking():
     req = Requirements(prompt=200, output=300, users=50, slos=slo("e2e_p95=5s"))
     budget = plan_deployment(LLAMA_8B, req, budget_usd_per_hour=2.0)
     assert all(p.cost_usd_per_hour <= 2.0 for p in budget.plans)
-    assert any("over budget" in r["reason"] for r in budget.rejected)
+    assert any("over budget" in r.reason for r in budget.rejected)
     fast = plan_deployment(LLAMA_8B, req, rank="latency", budget_usd_per_hour=5.0)
-    e2e = [p.predicted["e2e_s"]["p95"] for p in fast.plans]
+    e2e = [p.predicted.e2e_s["p95"] for p in fast.plans]
     assert e2e == sorted(e2e)
-    assert e2e[0] <= min(p.predicted["e2e_s"]["p95"] for p in budget.plans)
+    assert e2e[0] <= min(p.predicted.e2e_s["p95"] for p in budget.plans)
 
 
 def test_plan_deployment_reads_as_named_steps():
@@ -313,10 +313,10 @@ def test_plan_proposes_pipeline_parallel_when_one_node_cannot_hold_the_model():
     assert result.plans, result.notes
     plan = result.plans[0]
     assert (plan.tensor_parallel_size, plan.pipeline_parallel_size) == (8, 2)
-    assert plan.instances == 2 and plan.price["instances_per_replica"] == 2
+    assert plan.instances == 2 and plan.price.instances_per_replica == 2
     assert "--pipeline-parallel-size 2" in plan.vllm_command
-    assert plan.load["capacity_source"].startswith("steady-state SLO capacity")
-    assert not any("not simulated" in r["reason"] for r in result.rejected)
+    assert plan.load.capacity_source.startswith("steady-state SLO capacity")
+    assert not any("not simulated" in r.reason for r in result.rejected)
 
 
 def test_capacity_is_the_steady_state_slo_capacity():

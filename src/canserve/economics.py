@@ -120,7 +120,7 @@ class CostEstimate:
     input_share: float
     utilization: float  # the target: units are added so the volume uses at most this share
     units: int
-    unit: dict[str, Any]
+    unit: Unit  # one unit; its monthly_usd includes power and cooling (on-prem)
     capacity_tokens_per_day: float | None
     utilization_at_volume: float | None
     self_hosted_usd_per_million_tokens: float  # at the user's volume (the headline)
@@ -407,7 +407,7 @@ def estimate_cost(
         input_share=input_share,
         utilization=utilization,
         units=n,
-        unit=asdict(full_unit),
+        unit=full_unit,
         capacity_tokens_per_day=capacity_day,
         utilization_at_volume=tokens_per_day / capacity_day if capacity_day else None,
         self_hosted_usd_per_million_tokens=per_volume,

@@ -6,7 +6,7 @@ call and format, so ``canserve X --json`` and ``POST /api/X`` answer alike by co
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,13 @@ from canserve.bench.summary import BenchSummary, load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
 from canserve.catalog.models import CatalogModel, get_model, list_models, search_models
-from canserve.catalog.prices import has_purchase_price, offerings, price_layout, purchase_price
+from canserve.catalog.prices import (
+    InstancePrice,
+    has_purchase_price,
+    offerings,
+    price_layout,
+    purchase_price,
+)
 from canserve.economics import CostEstimate, HiddenCosts, default_hidden_costs, estimate_cost
 from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
@@ -50,7 +56,10 @@ from canserve.validation import split_names
 
 __all__ = [
     "CalibrationReport",
+    "CostAlternative",
+    "CostDeployment",
     "CostReport",
+    "PurchaseQuote",
     "SimulateReport",
     "exact_check",
     "gpu_rows",
@@ -285,21 +294,59 @@ def run_plan(query: PlanQuery, specs: list[ModelSpec] | None = None) -> PlanResu
     )
 
 
+@dataclass(frozen=True)
+class CostDeployment:
+    """What the cost is of: the whole deployment and one replica's batch and capacity."""
+
+    model: str
+    gpu: str
+    gpu_count: int
+    tensor_parallel_size: int
+    replicas: int
+    batch_per_replica: int
+    capacity_tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class PurchaseQuote:
+    """The price of one GPU bought (``--on-prem``), with its source."""
+
+    kind: str
+    usd_per_gpu: float
+    source: str
+    source_date: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CostAlternative:
+    """Another GPU type that serves the volume, at its monthly cost."""
+
+    gpu: str
+    instance: str | None  # None: bought (--on-prem)
+    cloud: str | None
+    gpu_count: int
+    monthly_total_usd: float
+    self_hosted_usd_per_million_tokens: float
+
+
 @dataclass
 class CostReport:
     estimate: CostEstimate
-    deployment: dict[str, Any] | None = None
-    price: dict[str, Any] | None = None
-    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    deployment: CostDeployment | None = None
+    price: InstancePrice | PurchaseQuote | None = None  # the instances rented, or a GPU bought
+    alternatives: list[CostAlternative] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.estimate.to_dict()
         if self.deployment is not None:
-            data["deployment"] = self.deployment
+            data["deployment"] = asdict(self.deployment)
         if self.price is not None:
-            data["price"] = self.price
+            data["price"] = self.price.to_dict()
         if self.alternatives:
-            data["alternatives"] = self.alternatives
+            data["alternatives"] = [asdict(a) for a in self.alternatives]
         return data
 
 
@@ -371,11 +418,8 @@ def _cost_on(model: ModelSpec, device: GPU, query: CostQuery) -> CostReport:
             units=replicas if query.gpus else None,
             label=f"1 replica: {tp} x {device.id} bought",
         )
-        price: dict[str, Any] = dict(
-            kind=bought.kind,
-            usd_per_gpu=bought.usd,
-            source=bought.source,
-            source_date=bought.source_date,
+        price: InstancePrice | PurchaseQuote = PurchaseQuote(
+            bought.kind, bought.usd, bought.source, bought.source_date
         )
         per_unit = 1
     else:
@@ -390,9 +434,9 @@ def _cost_on(model: ModelSpec, device: GPU, query: CostQuery) -> CostReport:
             units=layout.instances if query.gpus else None,
             label=f"1 x {layout.offering.instance} ({layout.offering.cloud})",
         )
-        price = layout.to_dict()
+        price = layout
     est = estimate_cost(**kwargs)
-    deployment = dict(
+    deployment = CostDeployment(
         model=model.model_id,
         gpu=device.id,
         gpu_count=est.units * tp * per_unit if query.on_prem else est.units * kwargs["gpu_count"],
@@ -401,9 +445,8 @@ def _cost_on(model: ModelSpec, device: GPU, query: CostQuery) -> CostReport:
         batch_per_replica=cap.batch,
         capacity_tokens_per_s=(est.capacity_tokens_per_day or 0) / 86_400,
     )
-    if not query.on_prem:
-        price["instances"] = est.units
-        price["usd_per_hour"] = est.units * kwargs["usd_per_hour"]
+    if isinstance(price, InstancePrice):
+        price = replace(price, instances=est.units)  # as many instances as the volume needs
     return CostReport(est, deployment, price)
 
 
@@ -437,18 +480,21 @@ def run_cost(query: CostQuery, spec: ModelSpec | None = None) -> CostReport:
         raise InvalidInputError(reasons[0] if len(reasons) == 1 else "; ".join(reasons[:3]))
     reports.sort(key=lambda r: r.estimate.monthly_total_usd)
     best = reports[0]
-    best.alternatives = [
-        dict(
-            gpu=r.deployment["gpu"] if r.deployment else None,
-            instance=(r.price or {}).get("instance"),
-            cloud=(r.price or {}).get("cloud"),
-            gpu_count=r.deployment["gpu_count"] if r.deployment else None,
-            monthly_total_usd=r.estimate.monthly_total_usd,
-            self_hosted_usd_per_million_tokens=r.estimate.self_hosted_usd_per_million_tokens,
-        )
-        for r in reports[1:6]
-    ]
+    best.alternatives = [_alternative(r) for r in reports[1:6]]
     return best
+
+
+def _alternative(report: CostReport) -> CostAlternative:
+    assert report.deployment is not None  # every report of a GPU type has its deployment
+    shape = report.price.offering if isinstance(report.price, InstancePrice) else None
+    return CostAlternative(
+        gpu=report.deployment.gpu,
+        instance=shape.instance if shape else None,
+        cloud=shape.cloud if shape else None,
+        gpu_count=report.deployment.gpu_count,
+        monthly_total_usd=report.estimate.monthly_total_usd,
+        self_hosted_usd_per_million_tokens=report.estimate.self_hosted_usd_per_million_tokens,
+    )
 
 
 def _matches(text: str, needle: str | None) -> bool:

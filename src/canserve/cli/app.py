@@ -464,8 +464,7 @@ def cost(
         from canserve.report.plots import plot_cost
 
         plot_cost(report.estimate, plot)
-    data = report.to_dict()
-    print_json(data) if as_json else output.print_cost(data)
+    print_json(report.to_dict()) if as_json else output.print_cost(report)
 
 
 def _plan_slo(
@@ -581,8 +580,7 @@ def plan(
         from canserve.report.html import write_report
 
         write_report(result, report)
-    data = result.to_dict()
-    print_json(data) if as_json else output.print_plan(data, report)
+    print_json(result.to_dict()) if as_json else output.print_plan(result, report)
     if not result.plans:
         raise InvalidInputError(result.notes[0] if result.notes else "no plan meets the targets")
 

@@ -7,13 +7,15 @@ Every printed size says its unit (GB = 1e9 bytes, GiB = 2**30 bytes, via
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
 from canserve import jsonable
+from canserve.catalog.prices import InstancePrice
 from canserve.memory import MemoryEstimate
 from canserve.perf import PerfEstimate
 from canserve.units import GB, GIB, TB, format_bytes, format_params
@@ -22,6 +24,9 @@ if TYPE_CHECKING:  # the bench modules load when a bench command runs
     from canserve.bench.compare import CompareRow, Comparison
     from canserve.bench.summary import BenchSummary
     from canserve.bench.sweep import Sweep
+    from canserve.plan import Plan, PlanResult
+    from canserve.plan.requirements import Target
+    from canserve.services import CostReport
 
 __all__ = ["err", "out"]
 
@@ -258,64 +263,66 @@ def _money_per_m(value: float | None) -> str:
     return "-" if value is None else usd(value)
 
 
-def print_cost(d: dict[str, Any]) -> None:
-    if "deployment" in d:
-        dep, price = d["deployment"], d["price"]
-        where = price.get("cloud", "on-prem") + (" spot" if price.get("spot") else "")
-        shape = f"{price['instances']} x {price['instance']}" if "instance" in price else "bought"
+def print_cost(report: CostReport) -> None:
+    est, dep, price = report.estimate, report.deployment, report.price
+    if dep is not None:
+        if isinstance(price, InstancePrice):
+            where = price.offering.cloud + (" spot" if price.spot else "")
+            shape = f"{price.instances} x {price.offering.instance}"
+        else:
+            where, shape = "on-prem", "bought"
         out.print(
-            f"{dep['model']} on {dep['gpu_count']} x {dep['gpu']} (tp "
-            f"{dep['tensor_parallel_size']}, {dep['replicas']} replica(s); {shape}) · {where} · "
-            f"capacity {dep['capacity_tokens_per_s']:,.0f} tokens/s",
+            f"{dep.model} on {dep.gpu_count} x {dep.gpu} (tp "
+            f"{dep.tensor_parallel_size}, {dep.replicas} replica(s); {shape}) · {where} · "
+            f"capacity {dep.capacity_tokens_per_s:,.0f} tokens/s",
             markup=False,
             highlight=False,
         )
-    table = Table(
-        title=f"monthly cost, {d['tokens_per_day']:,.0f} tokens/day", title_justify="left"
-    )
+    table = Table(title=f"monthly cost, {est.tokens_per_day:,.0f} tokens/day", title_justify="left")
     table.add_column("item")
     table.add_column("USD / month", justify="right")
-    for key, value in d["monthly_usd"].items():
+    for key, value in est.monthly_usd.items():
         table.add_row(key.removesuffix("_usd").replace("_", " "), usd(value))
-    table.add_row("total", usd(d["monthly_total_usd"]), style="bold")
+    table.add_row("total", usd(est.monthly_total_usd), style="bold")
     out.print(table)
-    used = d["utilization_at_volume"]
+    used = est.utilization_at_volume
     out.print(
-        f"self-hosted: {usd(d['self_hosted_usd_per_million_tokens'])} per 1M tokens at your "
+        f"self-hosted: {usd(est.self_hosted_usd_per_million_tokens)} per 1M tokens at your "
         f"volume"
         + (f" ({used:.0%} of capacity)" if used is not None else "")
-        + f"; {_money_per_m(d['self_hosted_usd_per_million_tokens_at_target_utilization'])} "
-        f"at the {d['utilization']:.0%} target utilization"
+        + f"; {_money_per_m(est.self_hosted_usd_per_million_tokens_at_target_utilization)} "
+        f"at the {est.utilization:.0%} target utilization"
     )
     apis = Table(title="APIs for the same traffic", title_justify="left")
     for col in ("API", "tier", "$/1M in", "$/1M out", "USD / month", "break-even tokens/day"):
         apis.add_column(col, justify="left" if col in ("API", "tier") else "right")
-    for a in d["apis"]:
-        be = a["break_even_tokens_per_day"]
+    for a in est.apis:
+        be = a.break_even_tokens_per_day
         apis.add_row(
-            a["name"] + ("" if a["compared"] else " (not compared)"),
-            a["tier"],
-            usd(a["usd_per_million_input_tokens"]),
-            usd(a["usd_per_million_output_tokens"]),
-            usd(a["monthly_usd"]),
+            a.name + ("" if a.compared else " (not compared)"),
+            a.tier,
+            usd(a.usd_per_million_input_tokens),
+            usd(a.usd_per_million_output_tokens),
+            usd(a.monthly_usd),
             f"{be:,.0f}" if be is not None else "never",
         )
     out.print(apis)
-    out.print(f"recommendation: [bold]{d['recommendation']}[/bold] — {d['recommendation_reason']}")
-    for alt in d.get("alternatives", [])[:3]:
+    out.print(f"recommendation: [bold]{est.recommendation}[/bold] — {est.recommendation_reason}")
+    for alt in report.alternatives[:3]:
         out.print(
-            f"  alternative: {alt['gpu_count']} x {alt['gpu']} ({alt['cloud'] or 'on-prem'}) "
-            f"{usd(alt['monthly_total_usd'])}/month",
+            f"  alternative: {alt.gpu_count} x {alt.gpu} ({alt.cloud or 'on-prem'}) "
+            f"{usd(alt.monthly_total_usd)}/month",
             style="dim",
         )
-    for note in d["notes"]:
+    for note in est.notes:
         out.print(f"note: {note}", style="dim")
 
 
-Column = tuple[str, str, Any, bool]  # header, justify, cell function, kept when narrow
+Row = TypeVar("Row")
+Column = tuple[str, str, Callable[[Row], object], bool]  # header, justify, cell, kept when narrow
 
 
-def table_of(rows: list[Any], columns: list[Column], **kwargs: Any) -> Table:
+def table_of(rows: Sequence[Row], columns: list[Column[Row]], **kwargs: Any) -> Table:
     """A table of ``rows``; in a narrow terminal only the columns marked to keep, and numbers
     never wrap (a figure split over two lines reads as two figures)."""
     cols = [c for c in columns if c[3] or not narrow()]
@@ -327,38 +334,40 @@ def table_of(rows: list[Any], columns: list[Column], **kwargs: Any) -> Table:
     return table
 
 
-def _plan_columns(several_models: bool) -> list[Column]:
-    def pred(p: dict[str, Any], key: str, stat: str) -> Any:
-        return p["predicted"][key][stat]
+def _plan_columns(several_models: bool) -> list[Column[tuple[int, Plan]]]:
+    """Columns of ``(rank, plan)`` rows."""
 
-    model: list[Column] = (
-        [("model", "left", lambda p: p["model"].split("/")[-1], True)] if several_models else []
+    def cell(show: Callable[[Plan], object]) -> Callable[[tuple[int, Plan]], object]:
+        return lambda row: show(row[1])
+
+    model: list[Column[tuple[int, Plan]]] = (
+        [("model", "left", cell(lambda p: p.model.split("/")[-1]), True)] if several_models else []
     )
     return [
-        ("#", "right", lambda p: p["_rank"], True),
+        ("#", "right", lambda row: row[0], True),
         *model,
-        ("GPUs", "left", lambda p: f"{p['gpu_count']} x {p['gpu']}", True),
+        ("GPUs", "left", cell(lambda p: f"{p.gpu_count} x {p.gpu}"), True),
         (  # tensor x pipeline parallel x replicas
             "layout",
             "right",
-            lambda p: f"{p['tensor_parallel_size']}x{p['pipeline_parallel_size']}x{p['replicas']}",
+            cell(lambda p: f"{p.tensor_parallel_size}x{p.pipeline_parallel_size}x{p.replicas}"),
             True,
         ),
-        ("format", "left", lambda p: p["quantization"], True),
-        ("seqs", "right", lambda p: p["max_num_seqs"], False),
-        ("$/hour", "right", lambda p: usd(p["cost_usd_per_hour"]), True),
-        ("$/1M", "right", lambda p: usd(p["cost_usd_per_million_output_tokens"]), False),
-        ("TTFT p95", "right", lambda p: ms(pred(p, "ttft_s", "p95")), True),
-        ("TPOT p99", "right", lambda p: ms(pred(p, "tpot_s", "p99")), False),
-        ("e2e p95", "right", lambda p: f"{pred(p, 'e2e_s', 'p95'):,.2f} s", True),
-        ("util", "right", lambda p: f"{p['utilization']:.0%}", False),
+        ("format", "left", cell(lambda p: p.quantization), True),
+        ("seqs", "right", cell(lambda p: p.max_num_seqs), False),
+        ("$/hour", "right", cell(lambda p: usd(p.cost_usd_per_hour)), True),
+        ("$/1M", "right", cell(lambda p: usd(p.cost_usd_per_million_output_tokens)), False),
+        ("TTFT p95", "right", cell(lambda p: ms(p.predicted.ttft_s["p95"])), True),
+        ("TPOT p99", "right", cell(lambda p: ms(p.predicted.tpot_s["p99"])), False),
+        ("e2e p95", "right", cell(lambda p: f"{p.predicted.e2e_s['p95']:,.2f} s"), True),
+        ("util", "right", cell(lambda p: f"{p.utilization:.0%}"), False),
     ]
 
 
-def _target_text(t: dict[str, Any]) -> str:
-    value, unit = t["value"], t["unit"]
+def _target_text(t: Target) -> str:
+    value, unit = t.value, t.unit
     if value is None:
-        return f"{t['name']}: none"
+        return f"{t.name}: none"
     if unit == "s":
         shown = f"<= {value * 1e3:,.3g} ms" if value < 1 else f"<= {value:,.3g} s"
     elif unit == "fraction":
@@ -367,70 +376,69 @@ def _target_text(t: dict[str, Any]) -> str:
         shown = f"{value:g}x"
     else:
         shown = f"{value:,} {unit}"
-    return f"{t['name']} {shown} ({t['origin']}{': ' + t['note'] if t['note'] else ''})"
+    return f"{t.name} {shown} ({t.origin}{': ' + t.note if t.note else ''})"
 
 
-def print_targets(d: dict[str, Any]) -> None:
+def print_targets(targets: list[Target]) -> None:
     out.print("targets and assumptions:")
-    for t in d["targets"]:
+    for t in targets:
         out.print(f"  {_target_text(t)}", markup=False, highlight=False)
 
 
-def _print_plan_one(best: dict[str, Any]) -> None:
+def _print_plan_one(best: Plan) -> None:
+    price = best.price
     out.print(
-        f"plan 1: {best['instances']} x {best['instance_type']}, "
-        f"${best['price']['usd_per_instance_hour']:,.2f}/h each "
-        f"({best['price']['source_date']}); max_model_len {best['max_model_len']:,} "
-        f"({best['max_model_len_source']})",
+        f"plan 1: {best.instances} x {best.instance_type}, "
+        f"${price.offering.usd_per_instance_hour(price.spot):,.2f}/h each "
+        f"({price.offering.source_date}); max_model_len {best.max_model_len:,} "
+        f"({best.max_model_len_source})",
         markup=False,
         highlight=False,
     )
     out.print("checklist for plan 1:")
-    for item in best["checklist"]:
-        colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item["verdict"], "cyan")
-        out.print(f"  [{colour}]{item['verdict']:6s}[/{colour}] {item['item']}: {item['detail']}")
-    if best["prepare_command"]:
+    for item in best.checklist:
+        colour = {"pass": "green", "fail": "red", "warn": "yellow"}.get(item.verdict, "cyan")
+        out.print(f"  [{colour}]{item.verdict:6s}[/{colour}] {item.item}: {item.detail}")
+    if best.prepare_command:
         out.print("prepare the weights first:")
-        out.print(best["prepare_command"], markup=False, highlight=False)
+        out.print(best.prepare_command, markup=False, highlight=False)
     out.print("deploy plan 1:")
-    out.print(best["vllm_command"], markup=False, highlight=False)
+    out.print(best.vllm_command, markup=False, highlight=False)
 
 
-def print_plan(d: dict[str, Any], report: Path | None) -> None:
-    r = d["requirements"]
-    who = f"{r['users']} users" if r["users"] is not None else f"{r['rate']:g} requests/s"
-    required = d["required_output_tokens_per_s"]
+def print_plan(result: PlanResult, report: Path | None) -> None:
+    r = result.requirements
+    who = f"{r.users} users" if r.users is not None else f"{r.rate:g} requests/s"
+    required = result.required_output_tokens_per_s
     sizing = (
         f"required {required:,.0f} output tokens/s"
         if required is not None
         else "sized for concurrency (no latency target)"
     )
     out.print(
-        f"{d['model']}: {who}, {r['prompt']} in + {r['output']} out tokens -> {sizing} "
-        f"({d['searched']} layouts searched)"
+        f"{result.model}: {who}, {r.prompt} in + {r.output} out tokens -> {sizing} "
+        f"({result.searched} layouts searched)"
     )
-    print_targets(d)
-    rows = [{**p, "_rank": i} for i, p in enumerate(d["plans"], 1)]
+    print_targets(result.targets)
     table = table_of(
-        rows,
-        _plan_columns("," in d["model"]),
+        list(enumerate(result.plans, 1)),
+        _plan_columns("," in result.model),
         title="plans, cheapest first",
         title_justify="left",
     )
     out.print(table)
-    if d["plans"]:
-        _print_plan_one(d["plans"][0])
-    if d["rejected"]:
-        out.print(f"rejected (sample of {len(d['rejected'])}):")
-        for rj in d["rejected"][:8]:
+    if result.plans:
+        _print_plan_one(result.plans[0])
+    if result.rejected:
+        out.print(f"rejected (sample of {len(result.rejected)}):")
+        for rj in result.rejected[:8]:
             out.print(
-                f"  {rj['gpu']} {rj['quantization']} tp{rj['tensor_parallel_size']}: "
-                f"{rj['reason']}",
+                f"  {rj.gpu} {rj.quantization} tp{rj.tensor_parallel_size}: {rj.reason}",
                 style="dim",
             )
     if report is not None:
         out.print(f"report written to {report}")
-    for note in d["notes"]:
+    for note in result.notes:
         out.print(f"note: {note}", style="dim")
 
 
@@ -515,7 +523,7 @@ def print_sweep(d: Sweep, saved: list[str]) -> None:
 
 
 def print_models(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column] = [
+    columns: list[Column[dict[str, Any]]] = [
         ("id", "left", lambda r: r["id"], True),
         ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
         ("type", "left", lambda r: r["model_type"], False),
@@ -531,7 +539,7 @@ def print_gpus(rows: list[dict[str, Any]]) -> None:
         value = r["peak_flops"].get(dtype)
         return f"{value / TB:,.0f}" if value else "-"
 
-    columns: list[Column] = [
+    columns: list[Column[dict[str, Any]]] = [
         ("id", "left", lambda r: r["id"], True),
         ("alias", "left", lambda r: r["aliases"][0] if r["aliases"] else "", False),
         ("memory GB", "right", lambda r: f"{r['memory_bytes'] / GB:,.1f}", True),
@@ -551,7 +559,7 @@ def print_gpus(rows: list[dict[str, Any]]) -> None:
 
 
 def print_quants(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column] = [
+    columns: list[Column[dict[str, Any]]] = [
         ("id", "left", lambda r: r["id"], True),
         ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
         ("description", "left", lambda r: r["description"], True),
@@ -560,7 +568,7 @@ def print_quants(rows: list[dict[str, Any]]) -> None:
 
 
 def print_frameworks(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column] = [
+    columns: list[Column[dict[str, Any]]] = [
         ("id", "left", lambda r: r["id"], True),
         ("name", "left", lambda r: r["name"], False),
         ("KV allocation", "left", lambda r: r["kv_allocation"], True),
@@ -578,7 +586,7 @@ def print_compare(result: Comparison) -> None:
             return "-"
         return ms(v) if timed else f"{v:,.2f}"
 
-    columns: list[Column] = [
+    columns: list[Column[CompareRow]] = [
         ("metric", "left", lambda r: r.metric, True),
         ("measured", "right", lambda r: value(r, r.measured), True),
         ("predicted", "right", lambda r: value(r, r.predicted), True),

@@ -22,7 +22,7 @@ from canserve.units import format_bytes
 if TYPE_CHECKING:
     from canserve.plan.requirements import Requirements
 
-__all__ = ["Lengths", "Load", "checklist"]
+__all__ = ["CheckItem", "Lengths", "Load", "checklist"]
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,27 @@ class Lengths:
     sequences_at_max_len: int  # how many max_model_len sequences fit at once
 
 
-def _item(item: str, verdict: str, detail: str) -> dict[str, str]:
-    return {"item": item, "verdict": verdict, "detail": detail}
+@dataclass(frozen=True)
+class CheckItem:
+    """One checklist item: its verdict (``pass``, ``fail``, ``warn`` or ``manual``) and why."""
+
+    item: str
+    verdict: str
+    detail: str
 
 
-def _memory_items(cap: ReplicaCapacity, gpu: GPU, lengths: Lengths) -> list[dict[str, str]]:
+def _memory_items(cap: ReplicaCapacity, gpu: GPU, lengths: Lengths) -> list[CheckItem]:
     mem = cap.memory
     used = mem.per_gpu["total_bytes"] / gpu.memory_bytes
     all_fit = lengths.sequences_at_max_len >= cap.batch
     return [
-        _item(
+        CheckItem(
             f"Model loads with {mem.headroom:.0%} VRAM headroom",
             "pass" if mem.fits else "fail",
             f"{used:.0%} of {format_bytes(gpu.memory_bytes, 'GB', 1)} per GPU at the planned batch "
             f"(limit {1 - mem.headroom:.0%})",
         ),
-        _item(
+        CheckItem(
             "KV cache calculated for max batch x max context",
             "pass" if all_fit else "warn",
             f"{cap.batch} sequences x {lengths.max_model_len:,} tokens fit"
@@ -86,17 +91,17 @@ def _memory_items(cap: ReplicaCapacity, gpu: GPU, lengths: Lengths) -> list[dict
     ]
 
 
-def _latency_item(res: SimResult) -> dict[str, str]:
+def _latency_item(res: SimResult) -> CheckItem:
     if not res.slo:
         e2e = res.e2e_s
-        return _item(
+        return CheckItem(
             "Latency P50/P95/P99 meet SLA targets",
             "manual",
             "no latency target given (--slo): predicted end-to-end P50/P95/P99 "
             f"{e2e['p50']:.2f}/{e2e['p95']:.2f}/{e2e['p99']:.2f} s at peak",
         )
     ok = all(s["met"] for s in res.slo)
-    return _item(
+    return CheckItem(
         "Latency P50/P95/P99 meet SLA targets",
         "pass" if ok else "fail",
         "; ".join(
@@ -106,7 +111,7 @@ def _latency_item(res: SimResult) -> dict[str, str]:
     )
 
 
-def _load_items(req: Requirements, res: SimResult, load: Load) -> list[dict[str, str]]:
+def _load_items(req: Requirements, res: SimResult, load: Load) -> list[CheckItem]:
     cap = load.capacity_output_tokens_per_s
     util, headroom = load.utilization, load.headroom
     required = load.required_output_tokens_per_s
@@ -130,18 +135,18 @@ def _load_items(req: Requirements, res: SimResult, load: Load) -> list[dict[str,
     else:
         head_verdict = "pass" if headroom >= SATURATION_HEADROOM else "warn"
     return [
-        _item(
+        CheckItem(
             "Throughput sustains during peak traffic",
             "pass" if sustains and slo_ok else "fail",
             peak_detail,
         ),
-        _item(
+        CheckItem(
             f"Utilization target {UTILIZATION_TARGET:.0%}+",
             util_verdict,
             f"{util:.0%}: the stated traffic uses {load.served_output_tokens_per_s:,.0f} of the "
             f"{cap:,.0f} output tokens/s the deployment sustains{util_note}",
         ),
-        _item(
+        CheckItem(
             f"Headroom to saturation {SATURATION_HEADROOM:.0%}+",
             head_verdict,
             f"{headroom:.0%} of capacity left above the peak load"
@@ -160,11 +165,11 @@ def checklist(
     load: Load,
     continuous_batching: bool,
     framework: str,
-) -> list[dict[str, str]]:
+) -> list[CheckItem]:
     """The verdicts for one plan: ``res`` is its simulation at peak, ``load`` its load check."""
     items = _memory_items(cap, gpu, lengths)
     items.append(
-        _item(
+        CheckItem(
             "OOM handled gracefully (requests queue, no crash)",
             "pass",
             f"--max-num-seqs {cap.batch} and --gpu-memory-utilization cap admission; the simulator "
@@ -175,30 +180,30 @@ def checklist(
     items.append(_latency_item(res))
     items += _load_items(req, res, load)
     items.append(
-        _item(
+        CheckItem(
             "Continuous batching enabled",
             "pass" if continuous_batching else "fail",
             f"{framework} ({'continuous' if continuous_batching else 'static'} batching)",
         )
     )
     items += [
-        _item(
+        CheckItem(
             "Tested under sustained load for 30+ minutes",
             "manual",
             "run `canserve bench URL ...` against the deployed server",
         ),
-        _item(
+        CheckItem(
             "Health checks configured",
             "pass",
             "readiness/liveness probes on /health in the Kubernetes manifest",
         ),
-        _item("Auto-restart on failure", "pass", "restartPolicy: Always; liveness probe"),
-        _item(
+        CheckItem("Auto-restart on failure", "pass", "restartPolicy: Always; liveness probe"),
+        CheckItem(
             "Monitoring and alerting (VRAM, throughput, latency)",
             "manual",
             "scrape vLLM's /metrics (Prometheus); alert on the SLOs above",
         ),
-        _item(
+        CheckItem(
             "Auto-scaling and spot handling",
             "manual",
             f"scale replicas on queue length; {spec.model_id} restarts take minutes to load",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from canserve.serving import DEFAULT_HEADROOM, DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
 from canserve.sim.metrics import SLO, format_slos
@@ -21,6 +20,7 @@ __all__ = [
     "TTFT_SHARE_OF_E2E",
     "UTILIZATION_TARGET",
     "Requirements",
+    "Target",
 ]
 
 UTILIZATION_TARGET = 0.6  # the article: "Utilization monitoring (target 60%+ for cost efficiency)"
@@ -33,6 +33,18 @@ TTFT_SHARE_OF_E2E = 0.10
 
 def _origin(value: object, default: object) -> str:
     return "default" if value == default else "given"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target or assumption a plan used: its value in ``unit`` (None: none given), where it
+    came from (``given``, ``default``, ``derived`` or ``none``) and a note."""
+
+    name: str
+    value: float | None
+    unit: str
+    origin: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,13 +108,13 @@ class Requirements:
     def slo(self) -> str:
         return format_slos(self.slos)
 
-    def targets(self, model_max_len: int | None = None) -> list[dict[str, Any]]:
+    def targets(self, model_max_len: int | None = None) -> list[Target]:
         """Every target and assumption the plan uses, with its origin (see module docstring)."""
-        rows = [_row(s.name, s.target_s, "s", "given", "--slo") for s in self.slos]
+        rows = [Target(s.name, s.target_s, "s", "given", "--slo") for s in self.slos]
         cap = self.tpot_cap_s
         if self.latency_s and cap is not None and cap != self.tpot_p99_s:
             rows.append(
-                _row(
+                Target(
                     "tpot_cap",
                     cap,
                     "s",
@@ -113,7 +125,7 @@ class Requirements:
             )
         if not self.slos:
             rows.append(
-                _row(
+                Target(
                     "latency",
                     None,
                     "s",
@@ -123,10 +135,10 @@ class Requirements:
                 )
             )
         rows += [
-            _row("prompt", self.prompt, "tokens", _origin(self.prompt, DEFAULT_PROMPT_TOKENS)),
-            _row("output", self.output, "tokens", _origin(self.output, DEFAULT_OUTPUT_TOKENS)),
-            _row("peak_factor", self.peak_factor, "x", _origin(self.peak_factor, 1.0)),
-            _row(
+            Target("prompt", self.prompt, "tokens", _origin(self.prompt, DEFAULT_PROMPT_TOKENS)),
+            Target("output", self.output, "tokens", _origin(self.output, DEFAULT_OUTPUT_TOKENS)),
+            Target("peak_factor", self.peak_factor, "x", _origin(self.peak_factor, 1.0)),
+            Target(
                 "vram_headroom",
                 self.headroom,
                 "fraction",
@@ -135,10 +147,10 @@ class Requirements:
             ),
         ]
         if self.context is not None:
-            rows.append(_row("context", self.context, "tokens", "given", "--context"))
+            rows.append(Target("context", self.context, "tokens", "given", "--context"))
         elif model_max_len is not None:
             rows.append(
-                _row(
+                Target(
                     "context",
                     model_max_len,
                     "tokens",
@@ -147,14 +159,14 @@ class Requirements:
                 )
             )
         rows += [
-            _row(
+            Target(
                 "utilization_target",
                 UTILIZATION_TARGET,
                 "fraction",
                 "default",
                 "the article: 'Utilization monitoring (target 60%+ for cost efficiency)'",
             ),
-            _row(
+            Target(
                 "saturation_headroom",
                 SATURATION_HEADROOM,
                 "fraction",
@@ -164,7 +176,3 @@ class Requirements:
             ),
         ]
         return rows
-
-
-def _row(name: str, value: float | None, unit: str, origin: str, note: str = "") -> dict[str, Any]:
-    return dict(name=name, value=value, unit=unit, origin=origin, note=note)

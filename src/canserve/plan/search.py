@@ -22,7 +22,7 @@ Every configuration that drops out says why. The work is bounded before it start
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from canserve.perf.calibration import Calibration, load_calibration
 from canserve.plan.checklist import Lengths, Load, checklist
 from canserve.plan.deployable import deployment_of, plan_lengths, weights_of
 from canserve.plan.requirements import Requirements
+from canserve.plan.results import BatchPoint, Plan, PlanResult, Prediction, Rejection
 from canserve.serving import ServingConfig, default_quant, serving_config
 from canserve.sim import SimResult, simulate
 from canserve.sim.api import saturation_throughput
@@ -48,8 +49,6 @@ from canserve.validation import MAX_REPLICAS
 
 __all__ = [
     "MAX_SEARCH_LAYOUTS",
-    "Plan",
-    "PlanResult",
     "Requirements",
     "check_search_size",
     "plan_deployment",
@@ -62,55 +61,6 @@ MAX_SIM_REPLICAS = 4  # larger fleets are simulated as a slice carrying its shar
 MAX_SIM_REQUESTS = 8000  # requests per simulation (a bound on work)
 CAPACITY_TOLERANCE = 0.05  # the planner's capacity search stops at a 5% bracket (faster)
 CAPACITY_MAX_SIM_REQUESTS = 300_000  # requests one plan's capacity search may simulate (work)
-
-
-@dataclass
-class Plan:
-    model: str
-    gpu: str
-    gpu_count: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    replicas: int
-    quantization: str
-    instance_type: str
-    instances: int
-    memory_per_gpu_bytes: int
-    gpu_memory_bytes: int
-    max_num_seqs: int
-    max_model_len: int
-    max_model_len_source: str
-    kv_capacity_tokens: int
-    capacity_output_tokens_per_s: float
-    utilization: float
-    headroom_to_saturation: float
-    cost_usd_per_hour: float
-    cost_usd_per_million_output_tokens: float
-    price: dict[str, Any]
-    load: dict[str, Any] = field(default_factory=dict)
-    weights: dict[str, Any] = field(default_factory=dict)
-    predicted: dict[str, Any] = field(default_factory=dict)
-    checklist: list[dict[str, str]] = field(default_factory=list)
-    prepare_command: str = ""
-    vllm_command: str = ""
-    commands: dict[str, str] = field(default_factory=dict)
-    kubernetes: str = ""
-    batch_curve: list[dict[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class PlanResult:
-    model: str
-    required_output_tokens_per_s: float | None
-    requirements: dict[str, Any]
-    targets: list[dict[str, Any]]
-    plans: list[Plan]
-    rejected: list[dict[str, Any]]
-    searched: int
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -155,18 +105,8 @@ class Candidate:
         return self.price.usd_per_hour
 
 
-def _reject(gpu: str, quant: str, tp: int, pp: int, reason: str) -> dict[str, Any]:
-    return dict(
-        gpu=gpu,
-        quantization=quant,
-        tensor_parallel_size=tp,
-        pipeline_parallel_size=pp,
-        reason=reason,
-    )
-
-
-def _reject_cand(c: Candidate, reason: str) -> dict[str, Any]:
-    return _reject(c.gpu.id, c.quant.id, c.cfg.tp, c.cfg.pp, reason)
+def _reject_cand(c: Candidate, reason: str) -> Rejection:
+    return Rejection(c.gpu.id, c.quant.id, c.cfg.tp, c.cfg.pp, reason)
 
 
 def candidate_formats(spec: ModelSpec, names: tuple[str, ...] | None) -> list[QuantFormat]:
@@ -260,7 +200,7 @@ def _size_layout(
 
 
 def search_layouts(
-    spec: ModelSpec, req: Requirements, opts: SearchOptions, rejected: list[dict[str, Any]]
+    spec: ModelSpec, req: Requirements, opts: SearchOptions, rejected: list[Rejection]
 ) -> tuple[list[Candidate], int]:
     """Step 1: every layout that fits, meets the TPOT cap and is sold; (candidates, searched)."""
     candidates: list[Candidate] = []
@@ -270,12 +210,12 @@ def search_layouts(
             try:
                 price_layout(gpu.id, 1, 1, cloud=opts.cloud, spot=opts.spot)
             except CanserveError as exc:
-                rejected.append(_reject(gpu.id, "-", 0, 0, str(exc)))
+                rejected.append(Rejection(gpu.id, "-", 0, 0, str(exc)))
             continue
         for quant in candidate_formats(spec, opts.quants):
             weights = weights_of(serving_config(spec, quant=quant))
             if weights.kind == "unavailable":
-                rejected.append(_reject(gpu.id, quant.id, 0, 0, weights.note))
+                rejected.append(Rejection(gpu.id, quant.id, 0, 0, weights.note))
                 continue
             fitted = False
             for tp, pp in LAYOUTS:
@@ -288,7 +228,7 @@ def search_layouts(
                     cand = _size_layout(spec, req, gpu, quant, tp, pp, opts)
                 except CanserveError as exc:
                     fitted = fitted or not str(exc).startswith("does not fit")
-                    rejected.append(_reject(gpu.id, quant.id, tp, pp, str(exc)))
+                    rejected.append(Rejection(gpu.id, quant.id, tp, pp, str(exc)))
                     continue
                 fitted = True
                 candidates.append(cand)
@@ -296,7 +236,7 @@ def search_layouts(
 
 
 def apply_budget(
-    candidates: list[Candidate], budget: float | None, rejected: list[dict[str, Any]]
+    candidates: list[Candidate], budget: float | None, rejected: list[Rejection]
 ) -> list[Candidate]:
     """Step 2: drop the layouts that cost more than ``budget`` USD per hour."""
     if budget is None:
@@ -456,7 +396,7 @@ def _with_replicas(cand: Candidate, replicas: int, opts: SearchOptions) -> Candi
 
 
 def _confirm(
-    req: Requirements, cand: Candidate, opts: SearchOptions, rejected: list[dict[str, Any]]
+    req: Requirements, cand: Candidate, opts: SearchOptions, rejected: list[Rejection]
 ) -> tuple[Candidate, SimResult] | None:
     """Simulate at peak and hold the peak load against the steady-state capacity; on a miss
     add a replica (or as many as the capacity says; three tries); None if it never meets."""
@@ -497,9 +437,12 @@ def _confirm(
     return None
 
 
-def _predicted(res: SimResult, sliced: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {k: getattr(res, k) for k in ("ttft_s", "tpot_s", "e2e_s", "queue_s")}
-    out.update(
+def _predicted(res: SimResult, sliced: bool) -> Prediction:
+    return Prediction(
+        ttft_s=res.ttft_s,
+        tpot_s=res.tpot_s,
+        e2e_s=res.e2e_s,
+        queue_s=res.queue_s,
         throughput_output_tokens_per_s=res.throughput_output_tokens_per_s,
         goodput=res.goodput,
         gpu_utilization=res.gpu_utilization,
@@ -508,19 +451,15 @@ def _predicted(res: SimResult, sliced: bool) -> dict[str, Any]:
         simulated_replicas=res.replicas,
         sliced=sliced,
     )
-    return out
 
 
-def _batch_curve(cand: Candidate) -> list[dict[str, float]]:
+def _batch_curve(cand: Candidate) -> list[BatchPoint]:
     """Decode speed of one replica against batch size, up to the batch the plan runs."""
     top = cand.cap.batch
     batches = sorted({b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256) if b <= top} | {top})
     context = min(cand.lengths.max_model_len // 2 + 1, cand.cfg.model.max_position_embeddings)
     curve = sweep_batch(cand.cfg, batches, context=context)
-    return [
-        dict(batch=e.batch, decode_tokens_per_s=e.decode_tokens_per_s, tpot_s=e.tpot_s)
-        for e in curve
-    ]
+    return [BatchPoint(e.batch, e.decode_tokens_per_s, e.tpot_s) for e in curve]
 
 
 def build_plan(
@@ -534,7 +473,7 @@ def build_plan(
         cand.cfg, replicas, cand.cap.batch, cand.cap.memory.max_num_batched_tokens, cand.lengths
     )
     cal = cand.cfg.calibration.framework(cand.cfg.framework.id)
-    price = cand.price.to_dict()
+    shape = cand.price.offering
     return Plan(
         model=spec.model_id,
         gpu=cand.gpu.id,
@@ -543,7 +482,7 @@ def build_plan(
         pipeline_parallel_size=cand.cfg.pp,
         replicas=replicas,
         quantization=cand.quant.id,
-        instance_type=f"{price['instance']} ({price['cloud']})",
+        instance_type=f"{shape.instance} ({shape.cloud})",
         instances=cand.price.instances,
         memory_per_gpu_bytes=cand.cap.memory.per_gpu["total_bytes"],
         gpu_memory_bytes=cand.gpu.memory_bytes,
@@ -556,9 +495,9 @@ def build_plan(
         headroom_to_saturation=load.headroom,
         cost_usd_per_hour=cand.usd_per_hour,
         cost_usd_per_million_output_tokens=cand.usd_per_hour / served_per_hour * 1e6,
-        price=price,
-        load=load.to_dict(),
-        weights=dep.weights.to_dict(),
+        price=cand.price,
+        load=load,
+        weights=dep.weights,
         predicted=_predicted(res, res.replicas < replicas),
         checklist=checklist(
             req,
@@ -588,7 +527,7 @@ def confirm_finalists(
     top: int,
     finalists: int,
     rank: str,
-    rejected: list[dict[str, Any]],
+    rejected: list[Rejection],
 ) -> list[Plan]:
     """Step 4: simulate the leading candidates; the best ``top`` that meet become plans."""
     limit = max(finalists, 12) if rank == "latency" else finalists
@@ -614,7 +553,7 @@ def confirm_finalists(
     return [build_plan(spec, req, c, r, opts) for c, r in confirmed[:top]]
 
 
-def plan_notes(req: Requirements, plans: list[Plan], rejected: list[dict[str, Any]]) -> list[str]:
+def plan_notes(req: Requirements, plans: list[Plan], rejected: list[Rejection]) -> list[str]:
     """Step 5: why nothing fits, or what to know about the plans."""
     notes = []
     if not plans:
@@ -629,12 +568,12 @@ def plan_notes(req: Requirements, plans: list[Plan], rejected: list[dict[str, An
             "AMD plans assume the H100-measured kernel efficiencies; ROCm kernels often "
             "reach lower fractions of the datasheet: measure before buying"
         )
-    if any(p.price.get("cloud") not in ("aws", "gcp", "azure") for p in plans):
+    if any(p.price.offering.cloud not in ("aws", "gcp", "azure") for p in plans):
         notes.append(
             "prices include GPU clouds beyond the hyperscalers; pass --cloud aws (gcp, "
             "azure, lambda, ...) to price one provider"
         )
-    if any(p.predicted.get("sliced") for p in plans):
+    if any(p.predicted.sliced for p in plans):
         notes.append(
             f"large fleets are simulated as {MAX_SIM_REPLICAS} replicas carrying their share "
             "of the traffic (a bound on work)"
@@ -682,7 +621,7 @@ def plan_deployment(
         seed=seed,
     )
     check_search_size([spec], opts)
-    rejected: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
     candidates, searched = search_layouts(spec, req, opts, rejected)
     candidates = apply_budget(candidates, budget_usd_per_hour, rejected)
     candidates = order_candidates(candidates, rank, req)
@@ -692,7 +631,7 @@ def plan_deployment(
     return PlanResult(
         model=spec.model_id,
         required_output_tokens_per_s=req.required_output_tokens_per_s,
-        requirements=asdict(req),
+        requirements=req,
         targets=req.targets(spec.max_position_embeddings),
         plans=plans,
         rejected=sample_rejected(rejected),
@@ -704,23 +643,23 @@ def plan_deployment(
 def rank_plans(plans: list[Plan], rank: str) -> list[Plan]:
     """Cheapest first, or (``rank="latency"``) lowest simulated P95 end-to-end latency first."""
     if rank == "latency":
-        return sorted(plans, key=lambda p: p.predicted["e2e_s"]["p95"])
+        return sorted(plans, key=lambda p: p.predicted.e2e_s["p95"])
     return sorted(plans, key=lambda p: (p.cost_usd_per_hour, p.gpu_count))
 
 
-def sample_rejected(rejected: list[dict[str, Any]], limit: int = 40) -> list[dict[str, Any]]:
+def sample_rejected(rejected: list[Rejection], limit: int = 40) -> list[Rejection]:
     """Up to ``limit`` rejections, taking each kind of reason in turn (simulated misses and
     costs first, then TPOT, context, price, fit) so that no one kind crowds out the rest."""
     order = ("misses", "costs", "over", "not", "TPOT", "context", "needs", "does", "no")
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[Rejection]] = {}
     for r in rejected:
-        groups.setdefault(r["reason"].split(":")[0].split(" ")[0], []).append(r)
+        groups.setdefault(r.reason.split(":")[0].split(" ")[0], []).append(r)
 
     def rank(kind: str) -> int:
         return order.index(kind) if kind in order else len(order)
 
     queues = [groups[k] for k in sorted(groups, key=rank)]
-    out: list[dict[str, Any]] = []
+    out: list[Rejection] = []
     while len(out) < limit and any(queues):
         for q in queues:
             if q and len(out) < limit:
@@ -728,10 +667,10 @@ def sample_rejected(rejected: list[dict[str, Any]], limit: int = 40) -> list[dic
     return out
 
 
-def _why_none(rejected: list[dict[str, Any]], required: float | None) -> str:
+def _why_none(rejected: list[Rejection], required: float | None) -> str:
     reasons: dict[str, int] = {}
     for r in rejected:
-        key = r["reason"].split(":")[0]
+        key = r.reason.split(":")[0]
         reasons[key] = reasons.get(key, 0) + 1
     top = ", ".join(f"{k} ({n})" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:4])
     need = f" ({required:,.0f} output tokens/s)" if required is not None else ""
