@@ -15,9 +15,7 @@ import typer
 
 from canserve import __version__, services
 from canserve.arch.spec import ModelSpec
-from canserve.catalog.frameworks import list_frameworks
 from canserve.catalog.models import load_model
-from canserve.catalog.quant import list_quants
 from canserve.cli import options as o
 from canserve.cli import output
 from canserve.cli.output import err, out, print_json
@@ -361,8 +359,7 @@ def simulate(
             plot_latency_cdf(report.result, plot_cdf)
         if plot_timeline is not None:
             draw_timeline(report.result, plot_timeline)
-    data = report.to_dict()
-    print_json(data) if as_json else output.print_sim(data)
+    print_json(report.to_dict()) if as_json else output.print_sim(report)
 
 
 @app.command()
@@ -592,7 +589,7 @@ def models(
 ) -> None:
     """The built-in model catalog."""
     rows = services.model_rows(filter)
-    print_json(rows) if as_json else output.print_models(rows)
+    print_json([r.to_dict() for r in rows]) if as_json else output.print_models(rows)
 
 
 @app.command()
@@ -602,34 +599,21 @@ def gpus(
 ) -> None:
     """The built-in GPU catalog (dense peak FLOP/s, decimal units)."""
     rows = services.gpu_rows(filter)
-    print_json(rows) if as_json else output.print_gpus(rows)
+    print_json([r.to_dict() for r in rows]) if as_json else output.print_gpus(rows)
 
 
 @app.command()
 def quants(as_json: o.Json = False) -> None:
     """Weight quantization formats canserve sizes."""
-    rows: list[dict[str, Any]] = [
-        dict(id=q.id, aliases=list(q.aliases), description=q.description, source=q.source)
-        for q in list_quants()
-    ]
-    print_json(rows) if as_json else output.print_quants(rows)
+    rows = services.quant_rows()
+    print_json([r.to_dict() for r in rows]) if as_json else output.print_quants(rows)
 
 
 @app.command()
 def frameworks(as_json: o.Json = False) -> None:
     """Serving-framework memory profiles."""
-    rows: list[dict[str, Any]] = [
-        dict(
-            id=f.id,
-            name=f.name,
-            kv_allocation=f.kv_allocation,
-            kv_block_size_tokens=f.kv_block_size_tokens,
-            memory_fraction=f"{f.memory_fraction_key}={f.memory_fraction_default}",
-            overhead_bytes=f.cuda_context_bytes + f.cuda_graph_bytes + f.workspace_bytes,
-        )
-        for f in list_frameworks()
-    ]
-    print_json(rows) if as_json else output.print_frameworks(rows)
+    rows = services.framework_rows()
+    print_json([r.to_dict() for r in rows]) if as_json else output.print_frameworks(rows)
 
 
 @app.command()
@@ -865,7 +849,7 @@ def probe_cpu(as_json: o.Json = False) -> None:
 
     cpu = cpu_profile(refresh=True)
     if as_json:
-        print_json(services.gpu_rows_of([cpu])[0])
+        print_json(services.GpuRow.of(cpu).to_dict())
         return
     out.print(
         f"{cpu.name}: memory read {cpu.hbm_bytes_per_s / GB:,.1f} GB/s, fp32 "

@@ -26,7 +26,15 @@ if TYPE_CHECKING:  # the bench modules load when a bench command runs
     from canserve.bench.sweep import Sweep
     from canserve.plan import Plan, PlanResult
     from canserve.plan.requirements import Target
-    from canserve.services import CostReport
+    from canserve.services import (
+        CostReport,
+        FrameworkRow,
+        GpuRow,
+        ModelRow,
+        QuantRow,
+        SimulateReport,
+    )
+    from canserve.sim.capacity import Capacity
 
 __all__ = ["err", "out"]
 
@@ -184,23 +192,23 @@ def print_curve(curve: list[PerfEstimate], plot: Path | None) -> None:
         out.print(f"plot written to {plot}")
 
 
-def print_sim(d: dict[str, Any]) -> None:
+def print_sim(report: SimulateReport) -> None:
+    r = report.result
     out.print(
-        f"{d['model']} on {d['replicas']} x {d['gpu']} (tp {d['tensor_parallel_size']}"
-        + (f", pp {d['pipeline_parallel_size']}" if d.get("pipeline_parallel_size", 1) > 1 else "")
+        f"{r.model} on {r.replicas} x {r.gpu} (tp {r.tensor_parallel_size}"
+        + (f", pp {r.pipeline_parallel_size}" if r.pipeline_parallel_size > 1 else "")
         + ") · "
-        f"{d['framework']} {d['scheduler']} batching · {d['requests']:,} requests in "
-        f"{d['duration_s']:,.1f} s"
+        f"{r.framework} {r.scheduler} batching · {r.requests:,} requests in "
+        f"{r.duration_s:,.1f} s"
     )
-    cap = d.get("capacity")
-    if cap is not None:
-        _print_capacity(cap)
-    elif "max_rate_requests_per_s" in d:
-        out.print(f"highest rate meeting the SLOs: {d['max_rate_requests_per_s']:.2f} requests/s")
-    if not d.get("stable", True):
+    if report.capacity is not None:
+        _print_capacity(report.capacity)
+    elif report.max_rate_requests_per_s is not None:
+        out.print(f"highest rate meeting the SLOs: {report.max_rate_requests_per_s:.2f} requests/s")
+    if not r.stable:
         out.print(
-            f"[red]unstable[/red]: {d['offered_rate_requests_per_s']:,.3g} requests/s arrive but "
-            f"the deployment keeps up with {d['saturation_throughput_requests_per_s']:,.3g} "
+            f"[red]unstable[/red]: {r.offered_rate_requests_per_s:,.3g} requests/s arrive but "
+            f"the deployment keeps up with {r.saturation_throughput_requests_per_s:,.3g} "
             "requests/s: the queue grows without bound, so latency percentiles depend only on "
             "the run's length (not shown; --json has them)"
         )
@@ -209,49 +217,49 @@ def print_sim(d: dict[str, Any]) -> None:
     table.add_column("latency")
     for col in ("p50", "p90", "p95", "p99", "mean"):
         table.add_column(col, justify="right")
-    for key, label in (
-        ("ttft_s", "TTFT"),
-        ("tpot_s", "TPOT"),
-        ("itl_s", "ITL"),
-        ("e2e_s", "end-to-end"),
-        ("queue_s", "queueing"),
+    for stats, label in (
+        (r.ttft_s, "TTFT"),
+        (r.tpot_s, "TPOT"),
+        (r.itl_s, "ITL"),
+        (r.e2e_s, "end-to-end"),
+        (r.queue_s, "queueing"),
     ):
-        table.add_row(label, *(ms(d[key][c]) for c in ("p50", "p90", "p95", "p99", "mean")))
+        table.add_row(label, *(ms(stats[c]) for c in ("p50", "p90", "p95", "p99", "mean")))
     out.print(table)
     out.print(
-        f"throughput {d['throughput_requests_per_s']:,.2f} requests/s, "
-        f"{d['throughput_output_tokens_per_s']:,.0f} output tokens/s · mean batch "
-        f"{d['mean_batch']:,.1f} · KV used {d['mean_kv_utilization']:.0%} of "
-        f"{d['kv_capacity_tokens']:,} tokens · GPU busy {d['gpu_utilization']:.0%} · "
-        f"preemptions {d['preemptions']:,}"
+        f"throughput {r.throughput_requests_per_s:,.2f} requests/s, "
+        f"{r.throughput_output_tokens_per_s:,.0f} output tokens/s · mean batch "
+        f"{r.mean_batch:,.1f} · KV used {r.mean_kv_utilization:.0%} of "
+        f"{r.kv_capacity_tokens:,} tokens · GPU busy {r.gpu_utilization:.0%} · "
+        f"preemptions {r.preemptions:,}"
     )
-    for row in d["slo"]:
+    for row in r.slo:
         mark = "[green]met[/green]" if row["met"] else "[red]missed[/red]"
         out.print(f"SLO {row['name']} <= {ms(row['target_s'])}: {ms(row['value_s'])} {mark}")
-    if d["goodput"] is not None:
-        out.print(f"goodput (requests meeting every SLO): {d['goodput']:.1%}")
-    for note in d["notes"]:
+    if r.goodput is not None:
+        out.print(f"goodput (requests meeting every SLO): {r.goodput:.1%}")
+    for note in r.notes:
         out.print(f"note: {note}", style="dim")
 
 
-def _print_capacity(cap: dict[str, Any]) -> None:
+def _print_capacity(cap: Capacity) -> None:
     """The steady-state capacity line and how far to trust it."""
-    high = cap["bracket"][1]
-    if cap["mode"] == "users":
-        answer = f"most users meeting the SLOs in steady state: {cap['max_users']:,}"
+    high = cap.bracket[1]
+    if cap.mode == "users":
+        answer = f"most users meeting the SLOs in steady state: {cap.max_users:,}"
         above = f"{high:,.0f} users" if high is not None else "none found"
     else:
         answer = (
-            f"highest steady-state rate meeting the SLOs: {cap['max_rate_requests_per_s']:.2f} "
+            f"highest steady-state rate meeting the SLOs: {cap.max_rate_requests_per_s:.2f} "
             "requests/s"
         )
         above = f"{high:.2f} requests/s" if high is not None else "none found"
-    trust = "converged" if cap["converged"] else "[yellow]not converged[/yellow]"
+    trust = "converged" if cap.converged else "[yellow]not converged[/yellow]"
     out.print(answer)
     out.print(
-        f"  missed at {above} ({cap['limiting_slo'] or '-'}) · {trust} (halves within "
-        f"{cap['spread']:.0%}) · {cap['probes']} runs, {cap['simulated_requests']:,} requests · "
-        f"throughput under overload {cap['saturation_throughput_requests_per_s']:.2f} requests/s"
+        f"  missed at {above} ({cap.limiting_slo or '-'}) · {trust} (halves within "
+        f"{cap.spread:.0%}) · {cap.probes} runs, {cap.simulated_requests:,} requests · "
+        f"throughput under overload {cap.saturation_throughput_requests_per_s:.2f} requests/s"
     )
 
 
@@ -522,59 +530,59 @@ def print_sweep(d: Sweep, saved: list[str]) -> None:
         out.print(f"saved {path}")
 
 
-def print_models(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column[dict[str, Any]]] = [
-        ("id", "left", lambda r: r["id"], True),
-        ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
-        ("type", "left", lambda r: r["model_type"], False),
-        ("params", "right", lambda r: format_params(r["params_total"]), True),
-        ("active", "right", lambda r: format_params(r["params_active"]), True),
-        ("max context", "right", lambda r: f"{r['max_position_embeddings']:,}", False),
+def print_models(rows: list[ModelRow]) -> None:
+    columns: list[Column[ModelRow]] = [
+        ("id", "left", lambda r: r.id, True),
+        ("aliases", "left", lambda r: ", ".join(r.aliases), False),
+        ("type", "left", lambda r: r.model_type, False),
+        ("params", "right", lambda r: format_params(r.params_total), True),
+        ("active", "right", lambda r: format_params(r.params_active), True),
+        ("max context", "right", lambda r: f"{r.max_position_embeddings:,}", False),
     ]
     out.print(table_of(rows, columns, title=f"{len(rows)} models (params in billions)"))
 
 
-def print_gpus(rows: list[dict[str, Any]]) -> None:
-    def flops(r: dict[str, Any], dtype: str) -> str:
-        value = r["peak_flops"].get(dtype)
+def print_gpus(rows: list[GpuRow]) -> None:
+    def flops(r: GpuRow, dtype: str) -> str:
+        value = r.peak_flops.get(dtype)
         return f"{value / TB:,.0f}" if value else "-"
 
-    columns: list[Column[dict[str, Any]]] = [
-        ("id", "left", lambda r: r["id"], True),
-        ("alias", "left", lambda r: r["aliases"][0] if r["aliases"] else "", False),
-        ("memory GB", "right", lambda r: f"{r['memory_bytes'] / GB:,.1f}", True),
-        ("memory GiB", "right", lambda r: f"{r['memory_bytes'] / GIB:,.1f}", False),
-        ("HBM TB/s", "right", lambda r: f"{r['hbm_bytes_per_s'] / TB:.2f}", True),
+    columns: list[Column[GpuRow]] = [
+        ("id", "left", lambda r: r.id, True),
+        ("alias", "left", lambda r: r.aliases[0] if r.aliases else "", False),
+        ("memory GB", "right", lambda r: f"{r.memory_bytes / GB:,.1f}", True),
+        ("memory GiB", "right", lambda r: f"{r.memory_bytes / GIB:,.1f}", False),
+        ("HBM TB/s", "right", lambda r: f"{r.hbm_bytes_per_s / TB:.2f}", True),
         (
             "16-bit TFLOP/s",
             "right",
-            lambda r: flops(r, "bf16" if "bf16" in r["peak_flops"] else "fp16"),
+            lambda r: flops(r, "bf16" if "bf16" in r.peak_flops else "fp16"),
             True,
         ),
         ("fp8 TFLOP/s", "right", lambda r: flops(r, "fp8"), False),
-        ("link GB/s", "right", lambda r: f"{r['interconnect_bytes_per_s'] / GB:,.0f}", False),
-        ("TDP W", "right", lambda r: f"{r['tdp_watts']:,.0f}", False),
+        ("link GB/s", "right", lambda r: f"{r.interconnect_bytes_per_s / GB:,.0f}", False),
+        ("TDP W", "right", lambda r: f"{r.tdp_watts:,.0f}", False),
     ]
     out.print(table_of(rows, columns, title=f"{len(rows)} GPUs (dense peaks, decimal units)"))
 
 
-def print_quants(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column[dict[str, Any]]] = [
-        ("id", "left", lambda r: r["id"], True),
-        ("aliases", "left", lambda r: ", ".join(r["aliases"]), False),
-        ("description", "left", lambda r: r["description"], True),
+def print_quants(rows: list[QuantRow]) -> None:
+    columns: list[Column[QuantRow]] = [
+        ("id", "left", lambda r: r.id, True),
+        ("aliases", "left", lambda r: ", ".join(r.aliases), False),
+        ("description", "left", lambda r: r.description, True),
     ]
     out.print(table_of(rows, columns, title="quantization formats"))
 
 
-def print_frameworks(rows: list[dict[str, Any]]) -> None:
-    columns: list[Column[dict[str, Any]]] = [
-        ("id", "left", lambda r: r["id"], True),
-        ("name", "left", lambda r: r["name"], False),
-        ("KV allocation", "left", lambda r: r["kv_allocation"], True),
-        ("block", "right", lambda r: r["kv_block_size_tokens"], True),
-        ("memory knob", "left", lambda r: r["memory_fraction"], False),
-        ("overhead GiB", "right", lambda r: f"{r['overhead_bytes'] / GIB:.2f}", True),
+def print_frameworks(rows: list[FrameworkRow]) -> None:
+    columns: list[Column[FrameworkRow]] = [
+        ("id", "left", lambda r: r.id, True),
+        ("name", "left", lambda r: r.name, False),
+        ("KV allocation", "left", lambda r: r.kv_allocation, True),
+        ("block", "right", lambda r: r.kv_block_size_tokens, True),
+        ("memory knob", "left", lambda r: r.memory_fraction, False),
+        ("overhead GiB", "right", lambda r: f"{r.overhead_bytes / GIB:.2f}", True),
     ]
     out.print(table_of(rows, columns, title="framework profiles"))
 

@@ -22,7 +22,7 @@ import gzip
 import hashlib
 import html
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -152,9 +152,12 @@ def create_app(settings: PoolSettings | None = None) -> FastAPI:
     pool = WorkPool(settings)
     catalog_json: dict[str, bytes] = {}
 
-    def catalog_bytes(name: str, rows: Callable[[], Any]) -> bytes:
+    def catalog_bytes(
+        name: str, rows: Callable[[], Sequence[services.ModelRow | services.GpuRow]]
+    ) -> bytes:
         if name not in catalog_json:
-            catalog_json[name] = jsonable.dumps(rows(), indent=None).encode("utf-8")
+            data = [r.to_dict() for r in rows()]
+            catalog_json[name] = jsonable.dumps(data, indent=None).encode("utf-8")
         return catalog_json[name]
 
     @asynccontextmanager
@@ -231,18 +234,19 @@ def create_app(settings: PoolSettings | None = None) -> FastAPI:
         if q is None:
             body = catalog_bytes("models", services.model_rows)
             return Response(body, media_type="application/json")
-        return _json(services.model_rows(q[:MAX_SEARCH_CHARS]))
+        return _json([r.to_dict() for r in services.model_rows(q[:MAX_SEARCH_CHARS])])
 
     @app.get("/api/models/search")
     def search(q: str = "", limit: int = 8) -> Response:
         """Catalog models matching every word of ``q`` ("Llama 3.1 70B"), best first."""
-        return _json(services.search_model_rows(q[:MAX_SEARCH_CHARS], max(1, min(limit, 50))))
+        rows = services.search_model_rows(q[:MAX_SEARCH_CHARS], max(1, min(limit, 50)))
+        return _json([r.to_dict() for r in rows])
 
     @app.get("/api/gpus")
     def gpus(q: str | None = None) -> Response:
         if q is None:
             return Response(catalog_bytes("gpus", services.gpu_rows), media_type="application/json")
-        return _json(services.gpu_rows(q[:MAX_SEARCH_CHARS]))
+        return _json([r.to_dict() for r in services.gpu_rows(q[:MAX_SEARCH_CHARS])])
 
     @app.get("/api/quants")
     def quants() -> list[dict[str, str]]:
