@@ -47,7 +47,7 @@ def capacity() -> int:
             rate = cap.value * factor
             w = Workload(rate=rate, requests=LONG_RUN_REQUESTS, seed=97)
             res = simulate(cfg, w, slo, warmup_s=0.2 * LONG_RUN_REQUESTS / rate)
-            met = res.stable and all(s["met"] for s in res.slo)
+            met = res.stable and all(s.met for s in res.slo)
             verdicts.append("met" if met else ("unstable" if not res.stable else "missed"))
         failures += verdicts[0] != "met" or verdicts[1] == "met"
         print(

@@ -44,7 +44,7 @@ def _run(gpu: str, tp: int, replicas: int, think_s: float) -> tuple[str, bool, f
         f"| {res.e2e_s['p50']:.1f} / {res.e2e_s['p95']:.1f} / {res.e2e_s['p99']:.1f} "
         f"| {res.throughput_output_tokens_per_s:,.0f} | {res.goodput:.0%} |"
     )
-    return row, all(s["met"] for s in res.slo), res.throughput_output_tokens_per_s
+    return row, all(s.met for s in res.slo), res.throughput_output_tokens_per_s
 
 
 def _name(gpu: str, tp: int, replicas: int) -> str:

@@ -328,7 +328,7 @@ def test_capacity_is_the_steady_state_slo_capacity():
     cfg = serving_config(LLAMA_8B, gpu="L40S", max_num_seqs=plan.max_num_seqs)
     w = plan_search.Workload("200", "300", rate=rate, requests=8000, seed=41)
     res = plan_search.simulate(cfg, w, "ttft_p95=1s,tpot_p99=50ms", warmup_s=0.2 * 8000 / rate)
-    assert res.stable and all(s["met"] for s in res.slo), res.slo
+    assert res.stable and all(s.met for s in res.slo), res.slo
 
 
 def test_plan_holds_its_traffic_in_a_long_run():
@@ -343,4 +343,4 @@ def test_plan_holds_its_traffic_in_a_long_run():
     cfg = serving_config(LLAMA_8B, gpu="H100", max_num_seqs=plan.max_num_seqs)
     w = plan_search.Workload("512", "256", rate=share, requests=20_000, seed=43)
     res = plan_search.simulate(cfg, w, "ttft_p95=1s", warmup_s=0.2 * 20_000 / share)
-    assert res.stable and all(s["met"] for s in res.slo), res.slo
+    assert res.stable and all(s.met for s in res.slo), res.slo

@@ -99,9 +99,9 @@ def test_replicas_share_load():
 def test_goodput_and_slo_report():
     r = sim(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="ttft_p95=1s,tpot_p99=50ms")
     assert r.goodput == pytest.approx(1.0)
-    assert [s["name"] for s in r.slo] == ["ttft_p95", "tpot_p99"] and all(s["met"] for s in r.slo)
+    assert [s.name for s in r.slo] == ["ttft_p95", "tpot_p99"] and all(s.met for s in r.slo)
     tight = sim(LLAMA_8B, "H100", rate=5, requests=500, seed=1, slo="tpot_p50=1ms")
-    assert tight.goodput == 0.0 and not tight.slo[0]["met"]
+    assert tight.goodput == 0.0 and not tight.slo[0].met
 
 
 def test_impossible_slo():

@@ -38,9 +38,9 @@ def test_capacity_holds_in_a_long_run_and_15_percent_more_does_not(gpu, slo):
     rate = cap.max_rate_requests_per_s
     assert rate is not None and cap.bracket[1] is not None and cap.bracket[1] > rate
     at = _long_run(cfg, slo, rate=rate)
-    assert at.stable and all(s["met"] for s in at.slo), at.slo
+    assert at.stable and all(s.met for s in at.slo), at.slo
     above = _long_run(cfg, slo, rate=1.15 * rate)
-    assert not above.stable or not all(s["met"] for s in above.slo)
+    assert not above.stable or not all(s.met for s in above.slo)
 
 
 def test_h100_capacity_is_far_below_the_old_transient_answer():
@@ -61,7 +61,7 @@ def test_users_capacity_holds_in_a_long_run():
         w = Workload(users=n, think_s=5, requests=30 * n, seed=97)
         span = simulate(cfg, w, []).duration_s  # the warm-up: the first 20% of the run
         res = simulate(cfg, w, slo, warmup_s=0.2 * span)
-        assert all(s["met"] for s in res.slo) == meets, (n, res.slo)
+        assert all(s.met for s in res.slo) == meets, (n, res.slo)
 
 
 def test_the_run_length_given_is_honoured():

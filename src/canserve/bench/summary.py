@@ -18,7 +18,7 @@ from typing import Any
 from canserve import jsonable
 from canserve.bench.client import BenchConfig, RequestRecord, validate_config
 from canserve.errors import InvalidInputError
-from canserve.sim.metrics import parse_slos
+from canserve.sim.metrics import SloRow, parse_slos
 from canserve.stats import Percentiles
 
 __all__ = ["BenchSummary", "SloRow", "load_bench", "save_bench", "summarize"]
@@ -31,16 +31,6 @@ MAX_TIME_S = 1e7  # timestamps in a run file (seconds from its start): about 115
 def _tpot(r: RequestRecord) -> float | None:
     assert r.first_token_s is not None and r.end_s is not None
     return (r.end_s - r.first_token_s) / (r.output_tokens - 1) if r.output_tokens > 1 else None
-
-
-@dataclass(frozen=True)
-class SloRow:
-    """One ``--slo`` target beside the run's value of its statistic."""
-
-    name: str  # e.g. "ttft_p95"
-    target_s: float
-    value_s: float
-    met: bool
 
 
 @dataclass(frozen=True)

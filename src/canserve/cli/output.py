@@ -234,8 +234,8 @@ def print_sim(report: SimulateReport) -> None:
         f"preemptions {r.preemptions:,}"
     )
     for row in r.slo:
-        mark = "[green]met[/green]" if row["met"] else "[red]missed[/red]"
-        out.print(f"SLO {row['name']} <= {ms(row['target_s'])}: {ms(row['value_s'])} {mark}")
+        mark = "[green]met[/green]" if row.met else "[red]missed[/red]"
+        out.print(f"SLO {row.name} <= {ms(row.target_s)}: {ms(row.value_s)} {mark}")
     if r.goodput is not None:
         out.print(f"goodput (requests meeting every SLO): {r.goodput:.1%}")
     for note in r.notes:

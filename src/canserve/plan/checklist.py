@@ -100,13 +100,11 @@ def _latency_item(res: SimResult) -> CheckItem:
             "no latency target given (--slo): predicted end-to-end P50/P95/P99 "
             f"{e2e['p50']:.2f}/{e2e['p95']:.2f}/{e2e['p99']:.2f} s at peak",
         )
-    ok = all(s["met"] for s in res.slo)
+    ok = all(s.met for s in res.slo)
     return CheckItem(
         "Latency P50/P95/P99 meet SLA targets",
         "pass" if ok else "fail",
-        "; ".join(
-            f"{s['name']} {s['value_s']:.3g} s (target {s['target_s']:.3g} s)" for s in res.slo
-        )
+        "; ".join(f"{s.name} {s.value_s:.3g} s (target {s.target_s:.3g} s)" for s in res.slo)
         + " at peak",
     )
 
@@ -115,7 +113,7 @@ def _load_items(req: Requirements, res: SimResult, load: Load) -> list[CheckItem
     cap = load.capacity_output_tokens_per_s
     util, headroom = load.utilization, load.headroom
     required = load.required_output_tokens_per_s
-    slo_ok = all(s["met"] for s in res.slo) if res.slo else True
+    slo_ok = all(s.met for s in res.slo) if res.slo else True
     sustains = load.peak_output_tokens_per_s <= cap and (required is None or required <= cap)
     peak_detail = (
         f"at {req.peak_factor:g}x the stated traffic: {load.peak_output_tokens_per_s:,.0f} "

@@ -12,6 +12,7 @@ from canserve.catalog.prices import InstancePrice
 from canserve.deploy import Weights
 from canserve.plan.checklist import CheckItem, Load
 from canserve.plan.requirements import Requirements, Target
+from canserve.sim.metrics import SloRow
 
 __all__ = ["BatchPoint", "Plan", "PlanResult", "Prediction", "Rejection"]
 
@@ -40,7 +41,7 @@ class Prediction:
     goodput: float | None
     gpu_utilization: float
     preemptions: int
-    slo: list[dict[str, Any]]
+    slo: list[SloRow]
     simulated_replicas: int
     sliced: bool
 

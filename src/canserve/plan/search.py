@@ -409,9 +409,7 @@ def _confirm(
             rejected.append(_reject_cand(cand, f"not simulated: {exc}"))
             return None
         missed = [
-            f"misses {s['name']}: {s['value_s']:.3g} s > {s['target_s']:.3g} s"
-            for s in res.slo
-            if not s["met"]
+            f"misses {s.name}: {s.value_s:.3g} s > {s.target_s:.3g} s" for s in res.slo if not s.met
         ]
         peak = _served(req, res, req.peak_factor)
         # with SLOs the capacity is the highest load meeting them in long runs (known to its

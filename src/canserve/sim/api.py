@@ -19,7 +19,7 @@ from canserve.perf.step import Hardware
 from canserve.serving import ServingConfig
 from canserve.sim.cluster import LOAD_BALANCERS, closed_loop, run
 from canserve.sim.cost import StepCost
-from canserve.sim.metrics import SLO, parse_slos, percentiles, request_latencies
+from canserve.sim.metrics import SLO, SloRow, parse_slos, percentiles, request_latencies
 from canserve.sim.replica import ITL_BUCKETS_PER_S, Replica, ReplicaConfig
 from canserve.sim.workload import (
     MAX_DURATION_S,
@@ -81,7 +81,7 @@ class SimResult:
     mean_batch: float
     mean_kv_utilization: float
     gpu_utilization: float
-    slo: list[dict[str, Any]] = field(default_factory=list)
+    slo: list[SloRow] = field(default_factory=list)
     timeline: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     peak_kv_utilization: float = 0.0  # highest share of the KV capacity in use (never > 1)
@@ -577,12 +577,12 @@ def slo_values(slos: list[SLO], stats: dict[str, dict[str, float]]) -> list[floa
 
 def _slo_report(
     slos: list[SLO], stats: dict[str, dict[str, float]], done: list[Request]
-) -> tuple[list[dict[str, Any]], float | None]:
+) -> tuple[list[SloRow], float | None]:
     if not slos:
         return [], None
     rows = []
     for s, value in zip(slos, slo_values(slos, stats), strict=True):
-        rows.append(dict(name=s.name, target_s=s.target_s, value_s=value, met=value <= s.target_s))
+        rows.append(SloRow(s.name, s.target_s, value, value <= s.target_s))
     per_request = [s for s in slos if s.metric in ("ttft_s", "tpot_s", "e2e_s", "queue_s")]
     good = 0
     for r in done:

@@ -274,9 +274,7 @@ def slo_capacity(
 def _no_load_meets(p: _Probe, what: str, slos: list[SLO]) -> InvalidInputError:
     res = _result(p.run, slos, p.warmup_s)
     misses = ", ".join(
-        f"{r['name']} ({r['value_s']:.3g} s > {r['target_s']:.3g} s)"
-        for r in res.slo
-        if not r["met"]
+        f"{r.name} ({r.value_s:.3g} s > {r.target_s:.3g} s)" for r in res.slo if not r.met
     )
     return InvalidInputError(f"no {what} meets the SLOs: even {p.load:g} misses {misses or 'them'}")
 

@@ -25,7 +25,15 @@ from canserve.errors import InvalidInputError
 from canserve.sim.workload import Request
 from canserve.stats import QUANTILES, percentiles
 
-__all__ = ["SLO", "format_slos", "parse_duration", "parse_slos", "percentiles", "request_latencies"]
+__all__ = [
+    "SLO",
+    "SloRow",
+    "format_slos",
+    "parse_duration",
+    "parse_slos",
+    "percentiles",
+    "request_latencies",
+]
 
 METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(us|ms|s|m)?\s*$")
@@ -38,6 +46,16 @@ def parse_duration(text: str) -> float:
     if not match:
         raise InvalidInputError(f"not a duration: {text!r} (examples: 1s, 50ms)")
     return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+@dataclass(frozen=True)
+class SloRow:
+    """One ``--slo`` target beside a run's value of its statistic (simulated or measured)."""
+
+    name: str  # e.g. "ttft_p95"
+    target_s: float
+    value_s: float
+    met: bool
 
 
 @dataclass(frozen=True)
