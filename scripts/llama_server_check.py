@@ -14,11 +14,12 @@ run and one after each run, and for each load share (50%, then 85%):
 3. Calibrate after it, and fit ``canserve calibrate`` on the four benches around the run (both
    batch sizes, before and after: a drift between them averages out); compare the simulation
    calibrated so (the run's own arrival times and lengths replayed) with the measurement.
-4. Drift: the p50 TTFT and ITL at concurrency 1 after the run against before it, and, from the
-   server's own log, the median time of the steps that ran one prompt alone (no slot generating)
-   during the run against the calibrations around it (a slowdown inside the run that is gone by
-   the next calibration); a move beyond ``DRIFT_MAX`` turns a miss into an expected failure that
-   names it (the machine changed).
+4. Drift: the p50 TTFT and ITL at concurrency 1 after the run against before it; inside the
+   run (a slowdown that is gone by the next calibration), the median TPOT of its requests that
+   had the server to themselves against the concurrency-1 benches around it, and, from the
+   server's own log, the median time of the steps that ran one prompt alone (no slot
+   generating) against the calibrations around it; a move beyond ``DRIFT_MAX`` turns a miss
+   into an expected failure that names it (the machine changed).
 
 No number from an open-loop run enters a calibration.
 
@@ -78,7 +79,7 @@ TOLERANCES = {
 # took this much longer or shorter during the run than in those calibrations, means the machine
 # changed under the check: the test then reports a miss as an expected failure naming the drift.
 DRIFT_MAX = 0.15
-LONE_STEPS_MIN = 3  # prompt steps alone needed on each side to measure drift inside a run
+LONE_STEPS_MIN = 3  # steps or requests alone needed on each side to measure drift inside a run
 DOC = ROOT / "docs" / "simulate.md"
 SECTION = "## Checked against llama-server"
 
@@ -248,6 +249,32 @@ def _drift(before: Path, after: Path, share: float) -> dict[str, float]:
     }
 
 
+def alone_tpot_s(records: list[Any]) -> list[float]:
+    """TPOT of each request that had the server to itself: no other request of the run was in
+    flight at any time between its sending and its last token."""
+    done = [r for r in records if r.ok]
+    return [
+        (r.end_s - r.first_token_s) / (r.output_tokens - 1)
+        for r in done
+        if r.output_tokens > 1
+        and not any(o is not r and o.start_s < r.end_s and o.end_s > r.start_s for o in done)
+    ]
+
+
+def decode_drift(run: Path, before: Path, after: Path, share: float) -> dict[str, float]:
+    """Median TPOT of the run's requests alone (:func:`alone_tpot_s`) / that of the
+    concurrency-1 benches around it, - 1, where the run has ``LONE_STEPS_MIN`` such requests: a
+    slowdown of the decode inside the run."""
+    from canserve.bench.summary import load_bench
+
+    alone = alone_tpot_s(load_bench(run)[2])
+    around = [t for bench in (before, after) for t in alone_tpot_s(load_bench(bench)[2])]
+    if len(alone) < LONE_STEPS_MIN or len(around) < LONE_STEPS_MIN:
+        return {}
+    key = f"TPOT of requests alone during the {share:.0%} run (vs concurrency 1 around it)"
+    return {key: statistics.median(alone) / statistics.median(around) - 1}
+
+
 def lone_prompt_steps_ms(log: str, served: list[tuple[str, int]]) -> dict[str, list[float]]:
     """Per bench, llama-server's own duration (ms) of each step that ran one prompt alone, no
     slot generating (``scripts/llama_server_steps.py``), from its log: the benches ran one after
@@ -350,6 +377,7 @@ def kept_check(folder: Path, gguf: str) -> Check:
         capacities.append(predicted_capacity(_serving(gguf, folder / f"{share:.2f}-before.toml")))
         cal = [folder / f"cal-{j}-closed-1.json" for j in (i, i + 1)]
         drift.update(_drift(*cal, share))
+        drift.update(decode_drift(folder / f"{share:.2f}-open.json", *cal, share))
     if (folder / "served.json").exists():
         served = [(name, n) for name, n in json.loads((folder / "served.json").read_text())]
         drift.update(drift_inside(folder / "llama-server.log", served))
@@ -388,6 +416,7 @@ def run_check(
         after = _calibration_benches(url, folder, f"cal-{i + 1}", served)
         cal, values = _fit(before + after, gguf, folder / f"{tag}-llama-server.toml")
         drift.update(_drift(before[0], after[0], share))
+        drift.update(decode_drift(path, before[0], after[0], share))
         rows += compared(path, _serving(gguf, cal), share, rate)
         log(table([r for r in rows if r["load"] == share]))
         calibrations.append(values)

@@ -75,3 +75,26 @@ def test_a_log_that_does_not_hold_the_benches_requests_measures_no_drift():
     log = (KEPT.parents[1] / "2026-12-06/slow-inside/llama-server.log").read_text()
     assert check_script.lone_prompt_steps_ms(log, served)
     assert check_script.lone_prompt_steps_ms(log, [*served, ("more", 1)]) == {}
+
+
+def test_only_requests_with_the_server_to_themselves_measure_decode_drift():
+    from canserve.bench.client import RequestRecord
+
+    def req(start_s: float, end_s: float) -> RequestRecord:
+        return RequestRecord(128, 32, start_s, start_s + 0.8, end_s, 32)
+
+    alone, first, second = req(0.0, 1.2), req(5.0, 6.4), req(6.0, 7.0)
+    assert check_script.alone_tpot_s([second, alone, first]) == [pytest.approx(0.4 / 31)]
+    assert check_script.alone_tpot_s([req(0.0, 1.0), RequestRecord(128, 32, 0.5)]) == [
+        pytest.approx(0.2 / 31)
+    ]  # a request that failed or never finished shares nothing
+
+
+def test_the_kept_checks_decode_alone_as_at_concurrency_1():
+    """In the check behind the docs table the requests alone in a run decoded within 10% of
+    the concurrency-1 benches around it (so did those of every bracketed check kept in
+    benchmarks/llama_server/: worst +8.8%)."""
+    for i, share in enumerate(check_script.LOAD_SHARES):
+        cal = [KEPT / f"cal-{j}-closed-1.json" for j in (i, i + 1)]
+        drift = check_script.decode_drift(KEPT / f"{share:.2f}-open.json", *cal, share)
+        assert drift and all(abs(v) < 0.1 for v in drift.values()), drift
