@@ -307,3 +307,16 @@ def test_llama_server_runs_every_waiting_prompt_in_one_pass():
         together,
     )
     assert split.ttft_s["p99"] > 1.5 * split.ttft_s["p50"]
+
+
+def test_a_pass_is_cut_into_micro_batches_in_order():
+    """llama-server's pass of two 300-token prompts with n_ubatch 512: the first prompt and 212
+    tokens of the second, then the second's last 88 tokens (only then does it need logits)."""
+    from canserve.sim.cost import _micro_batches
+
+    assert _micro_batches([(0, 300), (0, 300)], 2, 512, first=512) == [
+        ([(0, 300), (0, 212)], 1),
+        ([(212, 88)], 1),
+    ]
+    # with 3 decodes in the first micro-batch, and the last chunk not completing its prompt
+    assert _micro_batches([(0, 600)], 0, 512, first=509) == [([(0, 509)], 0), ([(509, 91)], 0)]

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from canserve import (
@@ -173,6 +173,8 @@ def host_cpu(tmp_path_factory):
     st.sampled_from(["vllm", "llama.cpp", "tgi"]),
     st.integers(1, 6000),
 )
+# llama-server runs a 513-token prompt in one pass as micro-batches of 512 and 1 tokens (n_ubatch)
+@example(model="llama-3.1-8b", gpu="H100", framework="llama.cpp", prompt=513)
 def test_a_lone_request_has_the_performance_models_ttft(host_cpu, model, gpu, framework, prompt):
     """One request on an idle replica: the simulator's TTFT is the performance model's, at
     prompt lengths off the simulator's 16-token cache grid too (rounding them up cost +8% at 133

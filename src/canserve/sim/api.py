@@ -182,8 +182,16 @@ def _setup(cfg: ServingConfig, static: bool | None, typical_context: int) -> _Se
             f"{spec.model_id} on {device.id} x{cfg.tp} x pp {pp} has too little KV room to "
             "serve any request"
         )
+    step_tokens = config.max_num_batched_tokens
     cost = StepCost(
-        spec, cfg.quant, Hardware(device, cfg.tp, pp), bits, fw.id, cal, max(1, typical_context)
+        spec,
+        cfg.quant,
+        Hardware(device, cfg.tp, pp),
+        bits,
+        fw.id,
+        cal,
+        max(1, typical_context),
+        ubatch_tokens=chunk if chunk < step_tokens else 0,
     )
     return _Setup(spec, device, config, cost, model_len, fw.id, tuple(notes), seqs, pp)
 

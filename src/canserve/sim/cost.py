@@ -73,6 +73,9 @@ class StepCost:
     framework: str
     cal: Calibration
     reference_context: int  # context at which the per-token KV slope is measured
+    # the engine runs a step's tokens as micro-batches of at most this many (llama.cpp's n_ubatch
+    # inside its n_batch pass, sampling after the last); 0: one batch
+    ubatch_tokens: int = 0
     _decode: dict[int, tuple[float, float, tuple[float, ...]]] = field(default_factory=dict)
     _gemms: dict[int, float] = field(default_factory=dict)
     _static: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -198,6 +201,13 @@ class StepCost:
             if decode_base_s is None:
                 decode_base_s = self.decode(batch)[0]
             return decode_base_s + kv_s + self._prefill_gpu_s(chunks, finishing)
+        u = self.ubatch_tokens
+        if u and chunks and batch + sum(t for _, t in chunks) > u:
+            # the first micro-batch carries the decodes, each further one is a step of its own
+            pieces = _micro_batches(chunks, finishing, u, first=u - batch)
+            first, rest = pieces[0], pieces[1:]
+            seconds = self.mixed(batch, kv_s, first[0], decode_base_s, first[1])
+            return seconds + sum(self.mixed(0, 0.0, c, None, f) for c, f in rest)
         prefill = 0
         attention = 0.0
         per_pair = self._global_s
@@ -220,7 +230,13 @@ class StepCost:
 
     def _prefill_gpu_s(self, chunks: Sequence[tuple[int, int]], finishing: int) -> float:
         """Device time of prefill ``chunks`` of (offset, tokens) run on their own, ``finishing``
-        of them the last chunk of their prompt."""
+        of them the last chunk of their prompt (in micro-batches of ``ubatch_tokens``, each
+        further one with its step overhead)."""
+        u = self.ubatch_tokens
+        if u and sum(t for _, t in chunks) > u:
+            pieces = _micro_batches(chunks, finishing, u, first=u)
+            head, rest = pieces[0], pieces[1:]
+            return self._prefill_gpu_s(*head) + sum(self.mixed(0, 0.0, c, None, f) for c, f in rest)
         gpu = self._gemms_s(sum(t for _, t in chunks)) + self.head_s(finishing)
         gpu += sum(self.attention_s(offset, t) for offset, t in chunks)
         if not self._graphs and gpu < self._floor_s:
@@ -236,6 +252,28 @@ class StepCost:
             step = Step(prefill_tokens=longest_prompt, prefill_seqs=seqs)
             seconds = self._static[key] = self._time(step)
         return seconds
+
+
+def _micro_batches(
+    chunks: Sequence[tuple[int, int]], finishing: int, size: int, first: int
+) -> list[tuple[list[tuple[int, int]], int]]:
+    """``chunks`` of (offset, tokens), the first ``finishing`` of them completing their
+    prompts, cut in order into micro-batches of ``size`` tokens (the first ``first``, at least
+    one): (chunks, how many of them complete their prompts) per micro-batch."""
+    out: list[tuple[list[tuple[int, int]], int]] = []
+    room, current, done = max(first, 1), [], 0
+    for i, (offset, tokens) in enumerate(chunks):
+        while tokens:
+            take = min(tokens, room)
+            current.append((offset, take))
+            offset, tokens, room = offset + take, tokens - take, room - take
+            done += not tokens and i < finishing
+            if not room:
+                out.append((current, done))
+                room, current, done = size, [], 0
+    if current:
+        out.append((current, done))
+    return out
 
 
 def _affine(cached: Callable[[int], float], tokens: int, bucket: int) -> float:
