@@ -53,13 +53,15 @@ def _inside(folder: Path) -> dict[str, float]:
     return check_script.drift_inside(folder / "llama-server.log", served)
 
 
-def test_a_slowdown_inside_a_run_is_drift():
-    """The kept check of 2026-12-06 missed at 85% (TTFT p50 -31.8%) with the concurrency-1
-    benches before and after the run within 1% of each other: llama-server's own log shows its
-    prompts alone took 32% longer during that run than in the calibrations around it."""
-    slow = KEPT.with_name("slow-inside")
+@pytest.mark.parametrize("name", ["slow-inside", "fresh-clone-xfail"])
+def test_a_slowdown_inside_a_run_is_drift(name):
+    """Two kept checks of 2026-12-06 missed at 85% (TTFT p50 -31.8% and -26.7%) with the
+    concurrency-1 benches before and after the run within 10% of each other: llama-server's own
+    log shows its prompts alone took 32% and 24% longer during that run than in the
+    calibrations around it."""
+    slow = KEPT.with_name(name)
     drift = _inside(slow)
-    assert drift["prompt step alone during the 85% run (vs the calibrations around it)"] > 0.25
+    assert drift["prompt step alone during the 85% run (vs the calibrations around it)"] > 0.2
     assert abs(drift["prompt step alone during the 50% run (vs the calibrations around it)"]) < 0.1
     rows = check_script.recheck(slow, smollm2_gguf())
     check = check_script.Check([], [], rows, drift)
