@@ -22,9 +22,9 @@ from canserve.bench.compare import (
 )
 from canserve.bench.summary import BenchSummary, load_bench, summarize
 from canserve.capacity import ReplicaCapacity, replica_capacity
-from canserve.catalog.frameworks import list_frameworks
+from canserve.catalog.frameworks import Framework
 from canserve.catalog.gpus import GPU, get_gpu, list_gpus
-from canserve.catalog.models import CatalogModel, get_model, list_models, search_models
+from canserve.catalog.models import CatalogModel, get_model, list_models
 from canserve.catalog.prices import (
     InstancePrice,
     has_purchase_price,
@@ -32,7 +32,7 @@ from canserve.catalog.prices import (
     price_layout,
     purchase_price,
 )
-from canserve.catalog.quant import list_quants
+from canserve.catalog.quant import QuantFormat
 from canserve.economics import CostEstimate, HiddenCosts, default_hidden_costs, estimate_cost
 from canserve.errors import CanserveError, InvalidInputError
 from canserve.memory import MemoryEstimate, estimate_memory
@@ -61,17 +61,15 @@ __all__ = [
     "CostAlternative",
     "CostDeployment",
     "CostReport",
-    "FrameworkRow",
-    "GpuRow",
-    "ModelRow",
     "PurchaseQuote",
-    "QuantRow",
     "SimulateReport",
     "exact_check",
-    "framework_rows",
-    "gpu_rows",
-    "model_rows",
-    "quant_rows",
+    "framework_row",
+    "gpu_row",
+    "gpus_matching",
+    "model_row",
+    "models_matching",
+    "quant_row",
     "resolve_model",
     "run_calibrate",
     "run_compare",
@@ -80,7 +78,6 @@ __all__ = [
     "run_perf",
     "run_plan",
     "run_simulate",
-    "search_model_rows",
     "serving_from",
 ]
 
@@ -509,143 +506,69 @@ def _matches(text: str, needle: str | None) -> bool:
     return needle is None or needle.lower() in text.lower()
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    """A catalog model as ``canserve models`` lists it."""
-
-    id: str
-    aliases: tuple[str, ...]
-    other_ids: tuple[str, ...]
-    model_type: str
-    params_total: int
-    params_active: int
-    num_hidden_layers: int
-    max_position_embeddings: int
-    checkpoint_quantization: str | None
-    source: str
-
-    @classmethod
-    def of(cls, m: CatalogModel) -> ModelRow:
-        s = m.spec
-        return cls(
-            id=m.id,
-            aliases=m.aliases,
-            other_ids=m.other_ids,
-            model_type=s.model_type,
-            params_total=s.params_total,
-            params_active=s.params_active,
-            num_hidden_layers=s.num_hidden_layers,
-            max_position_embeddings=s.max_position_embeddings,
-            checkpoint_quantization=s.checkpoint_quantization,
-            source=m.source,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # the tuples are JSON lists (canserve.jsonable)
+# The catalog as ``canserve models/gpus/quants/frameworks`` and ``/api/models``, ``/api/gpus`` list
+# it: the catalog's own records, filtered, and the JSON row of each (its keys are a public
+# interface).
 
 
-def model_rows(needle: str | None = None) -> list[ModelRow]:
+def models_matching(needle: str | None = None) -> list[CatalogModel]:
     return [
-        ModelRow.of(m)
-        for m in list_models()
-        if _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle)
+        m for m in list_models() if _matches(" ".join((m.id, *m.other_ids, *m.aliases)), needle)
     ]
 
 
-def search_model_rows(query: str, limit: int = 10) -> list[ModelRow]:
-    """Rows of :func:`~canserve.catalog.models.search_models` (words, best first): what a
-    model picker offers for ``"Llama 3.1 70B"``."""
-    return [ModelRow.of(m) for m in search_models(query, limit)]
+def gpus_matching(needle: str | None = None) -> list[GPU]:
+    return [g for g in list_gpus() if _matches(" ".join((g.id, *g.aliases)), needle)]
 
 
-@dataclass(frozen=True)
-class GpuRow:
-    """A GPU as ``canserve gpus`` lists it: dense peaks per dtype, decimal units."""
-
-    id: str
-    aliases: tuple[str, ...]
-    name: str
-    vendor: str
-    memory_bytes: int
-    hbm_bytes_per_s: float
-    peak_flops: dict[str, float]
-    interconnect: str
-    interconnect_bytes_per_s: float
-    pcie_bytes_per_s: float
-    tdp_watts: float
-    source: str
-    source_date: str
-
-    @classmethod
-    def of(cls, g: GPU) -> GpuRow:
-        return cls(
-            id=g.id,
-            aliases=g.aliases,
-            name=g.name,
-            vendor=g.vendor,
-            memory_bytes=g.memory_bytes,
-            hbm_bytes_per_s=g.hbm_bytes_per_s,
-            peak_flops=g.peak_flops,
-            interconnect=g.interconnect,
-            interconnect_bytes_per_s=g.interconnect_bytes_per_s,
-            pcie_bytes_per_s=g.pcie_bytes_per_s,
-            tdp_watts=g.tdp_watts,
-            source=g.source,
-            source_date=g.source_date,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def model_row(m: CatalogModel) -> dict[str, Any]:
+    s = m.spec
+    return dict(
+        id=m.id,
+        aliases=list(m.aliases),
+        other_ids=list(m.other_ids),
+        model_type=s.model_type,
+        params_total=s.params_total,
+        params_active=s.params_active,
+        num_hidden_layers=s.num_hidden_layers,
+        max_position_embeddings=s.max_position_embeddings,
+        checkpoint_quantization=s.checkpoint_quantization,
+        source=m.source,
+    )
 
 
-def gpu_rows(needle: str | None = None) -> list[GpuRow]:
-    return [GpuRow.of(g) for g in list_gpus() if _matches(" ".join((g.id, *g.aliases)), needle)]
+def gpu_row(g: GPU) -> dict[str, Any]:
+    """Dense peaks per dtype, decimal units."""
+    return dict(
+        id=g.id,
+        aliases=list(g.aliases),
+        name=g.name,
+        vendor=g.vendor,
+        memory_bytes=g.memory_bytes,
+        hbm_bytes_per_s=g.hbm_bytes_per_s,
+        peak_flops=g.peak_flops,
+        interconnect=g.interconnect,
+        interconnect_bytes_per_s=g.interconnect_bytes_per_s,
+        pcie_bytes_per_s=g.pcie_bytes_per_s,
+        tdp_watts=g.tdp_watts,
+        source=g.source,
+        source_date=g.source_date,
+    )
 
 
-@dataclass(frozen=True)
-class QuantRow:
-    """A weight format as ``canserve quants`` lists it."""
-
-    id: str
-    aliases: tuple[str, ...]
-    description: str
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def quant_row(q: QuantFormat) -> dict[str, Any]:
+    return dict(id=q.id, aliases=list(q.aliases), description=q.description, source=q.source)
 
 
-def quant_rows() -> list[QuantRow]:
-    return [QuantRow(q.id, q.aliases, q.description, q.source) for q in list_quants()]
-
-
-@dataclass(frozen=True)
-class FrameworkRow:
-    """An engine's memory profile as ``canserve frameworks`` lists it."""
-
-    id: str
-    name: str
-    kv_allocation: str
-    kv_block_size_tokens: int
-    memory_fraction: str  # the engine's flag and its default, e.g. "gpu_memory_utilization=0.9"
-    overhead_bytes: int  # CUDA context + CUDA graphs + workspace
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def framework_rows() -> list[FrameworkRow]:
-    return [
-        FrameworkRow(
-            id=f.id,
-            name=f.name,
-            kv_allocation=f.kv_allocation,
-            kv_block_size_tokens=f.kv_block_size_tokens,
-            memory_fraction=f"{f.memory_fraction_key}={f.memory_fraction_default}",
-            overhead_bytes=f.cuda_context_bytes + f.cuda_graph_bytes + f.workspace_bytes,
-        )
-        for f in list_frameworks()
-    ]
+def framework_row(f: Framework) -> dict[str, Any]:
+    return dict(
+        id=f.id,
+        name=f.name,
+        kv_allocation=f.kv_allocation,
+        kv_block_size_tokens=f.kv_block_size_tokens,
+        memory_fraction=f.memory_knob,
+        overhead_bytes=f.fixed_overhead_bytes,
+    )
 
 
 def _bench_input(

@@ -53,6 +53,16 @@ class Framework:
     def has_memory_fraction(self) -> bool:
         return self.memory_fraction_key != "none"
 
+    @property
+    def memory_knob(self) -> str:
+        """The engine's memory flag and its default, e.g. ``gpu_memory_utilization=0.9``."""
+        return f"{self.memory_fraction_key}={self.memory_fraction_default}"
+
+    @property
+    def fixed_overhead_bytes(self) -> int:
+        """CUDA context + CUDA graphs + workspace, per GPU."""
+        return self.cuda_context_bytes + self.cuda_graph_bytes + self.workspace_bytes
+
     def batch_defaults(self, gpu_memory_bytes: int, gpu_id: str) -> tuple[int, int]:
         """(max_num_seqs, max_num_batched_tokens) the engine picks for a GPU, serving mode."""
         for d in self.row.get("defaults", ()):

@@ -15,7 +15,9 @@ import typer
 
 from canserve import __version__, services
 from canserve.arch.spec import ModelSpec
+from canserve.catalog.frameworks import list_frameworks
 from canserve.catalog.models import load_model
+from canserve.catalog.quant import list_quants
 from canserve.cli import options as o
 from canserve.cli import output
 from canserve.cli.output import err, out, print_json
@@ -588,8 +590,8 @@ def models(
     as_json: o.Json = False,
 ) -> None:
     """The built-in model catalog."""
-    rows = services.model_rows(filter)
-    print_json([r.to_dict() for r in rows]) if as_json else output.print_models(rows)
+    rows = services.models_matching(filter)
+    print_json([services.model_row(m) for m in rows]) if as_json else output.print_models(rows)
 
 
 @app.command()
@@ -598,22 +600,25 @@ def gpus(
     as_json: o.Json = False,
 ) -> None:
     """The built-in GPU catalog (dense peak FLOP/s, decimal units)."""
-    rows = services.gpu_rows(filter)
-    print_json([r.to_dict() for r in rows]) if as_json else output.print_gpus(rows)
+    rows = services.gpus_matching(filter)
+    print_json([services.gpu_row(g) for g in rows]) if as_json else output.print_gpus(rows)
 
 
 @app.command()
 def quants(as_json: o.Json = False) -> None:
     """Weight quantization formats canserve sizes."""
-    rows = services.quant_rows()
-    print_json([r.to_dict() for r in rows]) if as_json else output.print_quants(rows)
+    rows = list_quants()
+    print_json([services.quant_row(q) for q in rows]) if as_json else output.print_quants(rows)
 
 
 @app.command()
 def frameworks(as_json: o.Json = False) -> None:
     """Serving-framework memory profiles."""
-    rows = services.framework_rows()
-    print_json([r.to_dict() for r in rows]) if as_json else output.print_frameworks(rows)
+    rows = list_frameworks()
+    if as_json:
+        print_json([services.framework_row(f) for f in rows])
+    else:
+        output.print_frameworks(rows)
 
 
 @app.command()
@@ -849,7 +854,7 @@ def probe_cpu(as_json: o.Json = False) -> None:
 
     cpu = cpu_profile(refresh=True)
     if as_json:
-        print_json(services.GpuRow.of(cpu).to_dict())
+        print_json(services.gpu_row(cpu))
         return
     out.print(
         f"{cpu.name}: memory read {cpu.hbm_bytes_per_s / GB:,.1f} GB/s, fp32 "

@@ -24,16 +24,13 @@ if TYPE_CHECKING:  # the bench modules load when a bench command runs
     from canserve.bench.compare import CompareRow, Comparison
     from canserve.bench.summary import BenchSummary
     from canserve.bench.sweep import Sweep
+    from canserve.catalog.frameworks import Framework
+    from canserve.catalog.gpus import GPU
+    from canserve.catalog.models import CatalogModel
+    from canserve.catalog.quant import QuantFormat
     from canserve.plan import Plan, PlanResult
     from canserve.plan.requirements import Target
-    from canserve.services import (
-        CostReport,
-        FrameworkRow,
-        GpuRow,
-        ModelRow,
-        QuantRow,
-        SimulateReport,
-    )
+    from canserve.services import CostReport, SimulateReport
     from canserve.sim.capacity import Capacity
 
 __all__ = ["err", "out"]
@@ -530,24 +527,24 @@ def print_sweep(d: Sweep, saved: list[str]) -> None:
         out.print(f"saved {path}")
 
 
-def print_models(rows: list[ModelRow]) -> None:
-    columns: list[Column[ModelRow]] = [
+def print_models(rows: list[CatalogModel]) -> None:
+    columns: list[Column[CatalogModel]] = [
         ("id", "left", lambda r: r.id, True),
         ("aliases", "left", lambda r: ", ".join(r.aliases), False),
-        ("type", "left", lambda r: r.model_type, False),
-        ("params", "right", lambda r: format_params(r.params_total), True),
-        ("active", "right", lambda r: format_params(r.params_active), True),
-        ("max context", "right", lambda r: f"{r.max_position_embeddings:,}", False),
+        ("type", "left", lambda r: r.spec.model_type, False),
+        ("params", "right", lambda r: format_params(r.spec.params_total), True),
+        ("active", "right", lambda r: format_params(r.spec.params_active), True),
+        ("max context", "right", lambda r: f"{r.spec.max_position_embeddings:,}", False),
     ]
     out.print(table_of(rows, columns, title=f"{len(rows)} models (params in billions)"))
 
 
-def print_gpus(rows: list[GpuRow]) -> None:
-    def flops(r: GpuRow, dtype: str) -> str:
+def print_gpus(rows: list[GPU]) -> None:
+    def flops(r: GPU, dtype: str) -> str:
         value = r.peak_flops.get(dtype)
         return f"{value / TB:,.0f}" if value else "-"
 
-    columns: list[Column[GpuRow]] = [
+    columns: list[Column[GPU]] = [
         ("id", "left", lambda r: r.id, True),
         ("alias", "left", lambda r: r.aliases[0] if r.aliases else "", False),
         ("memory GB", "right", lambda r: f"{r.memory_bytes / GB:,.1f}", True),
@@ -566,8 +563,8 @@ def print_gpus(rows: list[GpuRow]) -> None:
     out.print(table_of(rows, columns, title=f"{len(rows)} GPUs (dense peaks, decimal units)"))
 
 
-def print_quants(rows: list[QuantRow]) -> None:
-    columns: list[Column[QuantRow]] = [
+def print_quants(rows: list[QuantFormat]) -> None:
+    columns: list[Column[QuantFormat]] = [
         ("id", "left", lambda r: r.id, True),
         ("aliases", "left", lambda r: ", ".join(r.aliases), False),
         ("description", "left", lambda r: r.description, True),
@@ -575,14 +572,14 @@ def print_quants(rows: list[QuantRow]) -> None:
     out.print(table_of(rows, columns, title="quantization formats"))
 
 
-def print_frameworks(rows: list[FrameworkRow]) -> None:
-    columns: list[Column[FrameworkRow]] = [
+def print_frameworks(rows: list[Framework]) -> None:
+    columns: list[Column[Framework]] = [
         ("id", "left", lambda r: r.id, True),
         ("name", "left", lambda r: r.name, False),
         ("KV allocation", "left", lambda r: r.kv_allocation, True),
         ("block", "right", lambda r: r.kv_block_size_tokens, True),
-        ("memory knob", "left", lambda r: r.memory_fraction, False),
-        ("overhead GiB", "right", lambda r: f"{r.overhead_bytes / GIB:.2f}", True),
+        ("memory knob", "left", lambda r: r.memory_knob, False),
+        ("overhead GiB", "right", lambda r: f"{r.fixed_overhead_bytes / GIB:.2f}", True),
     ]
     out.print(table_of(rows, columns, title="framework profiles"))
 

@@ -22,7 +22,7 @@ import gzip
 import hashlib
 import html
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +35,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from canserve import __version__, jsonable, services
 from canserve.catalog.frameworks import list_frameworks
+from canserve.catalog.models import search_models
 from canserve.catalog.quant import list_quants
 from canserve.errors import CanserveError
 from canserve.queries import CostQuery, MemoryQuery, PerfQuery, PlanQuery, Query, SimulateQuery
@@ -147,24 +148,29 @@ def _json(data: Any, status: int = 200) -> Response:
     return StrictJSONResponse(data, status, headers={"Cache-Control": "no-store"})
 
 
+def _model_rows(needle: str | None = None) -> list[dict[str, Any]]:
+    return [services.model_row(m) for m in services.models_matching(needle)]
+
+
+def _gpu_rows(needle: str | None = None) -> list[dict[str, Any]]:
+    return [services.gpu_row(g) for g in services.gpus_matching(needle)]
+
+
 def create_app(settings: PoolSettings | None = None) -> FastAPI:
     """The application; ``settings`` sizes its compute pool (default: one worker per core)."""
     pool = WorkPool(settings)
     catalog_json: dict[str, bytes] = {}
 
-    def catalog_bytes(
-        name: str, rows: Callable[[], Sequence[services.ModelRow | services.GpuRow]]
-    ) -> bytes:
+    def catalog_bytes(name: str, rows: Callable[[], list[dict[str, Any]]]) -> bytes:
         if name not in catalog_json:
-            data = [r.to_dict() for r in rows()]
-            catalog_json[name] = jsonable.dumps(data, indent=None).encode("utf-8")
+            catalog_json[name] = jsonable.dumps(rows(), indent=None).encode("utf-8")
         return catalog_json[name]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         pool.start()
         # build the catalog answers once, off the event loop (about 0.7 s of parsing configs)
-        await asyncio.to_thread(catalog_bytes, "models", services.model_rows)
+        await asyncio.to_thread(catalog_bytes, "models", _model_rows)
         try:
             yield
         finally:
@@ -232,21 +238,21 @@ def create_app(settings: PoolSettings | None = None) -> FastAPI:
     def models(q: str | None = None) -> Response:
         """The catalog (= ``canserve models --json``; ``q`` filters on a substring)."""
         if q is None:
-            body = catalog_bytes("models", services.model_rows)
+            body = catalog_bytes("models", _model_rows)
             return Response(body, media_type="application/json")
-        return _json([r.to_dict() for r in services.model_rows(q[:MAX_SEARCH_CHARS])])
+        return _json(_model_rows(q[:MAX_SEARCH_CHARS]))
 
     @app.get("/api/models/search")
     def search(q: str = "", limit: int = 8) -> Response:
         """Catalog models matching every word of ``q`` ("Llama 3.1 70B"), best first."""
-        rows = services.search_model_rows(q[:MAX_SEARCH_CHARS], max(1, min(limit, 50)))
-        return _json([r.to_dict() for r in rows])
+        found = search_models(q[:MAX_SEARCH_CHARS], max(1, min(limit, 50)))
+        return _json([services.model_row(m) for m in found])
 
     @app.get("/api/gpus")
     def gpus(q: str | None = None) -> Response:
         if q is None:
-            return Response(catalog_bytes("gpus", services.gpu_rows), media_type="application/json")
-        return _json([r.to_dict() for r in services.gpu_rows(q[:MAX_SEARCH_CHARS])])
+            return Response(catalog_bytes("gpus", _gpu_rows), media_type="application/json")
+        return _json(_gpu_rows(q[:MAX_SEARCH_CHARS]))
 
     @app.get("/api/quants")
     def quants() -> list[dict[str, str]]:
